@@ -1,0 +1,33 @@
+"""gwlib: teach, check and measure the Kubernetes Gateway API.
+
+The public face (design §4.2) is small on purpose:
+
+* :func:`load` — manifests (paths, folders, YAML strings, dicts) → typed resources;
+* :func:`validate` — the problems the API server would report, one per line;
+* :func:`explain` — documentation of any field, offline, like ``kubectl explain``;
+* :func:`doctor` — what is installed: Python, gwlib, the Envoy and Traefik binaries,
+  kubeconfig contexts.
+
+Everything else is private to its module.
+"""
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from .problems import Problem  # noqa: E402
+from .validation import InvalidManifest, load, validate  # noqa: E402
+
+
+def explain(field: str, recursive: bool = False):
+    """Documentation of a resource field, e.g. ``explain("HTTPRoute.spec.rules.backendRefs.weight")``."""
+    from .explain import explain as _explain
+    return _explain(field, recursive=recursive)
+
+
+def doctor():
+    """A report of what this machine has for the lab (a table in notebooks, text in shells)."""
+    from .doctor import doctor as _doctor
+    return _doctor()
+
+
+__all__ = ["InvalidManifest", "Problem", "__version__", "doctor", "explain", "load", "validate"]

@@ -18,16 +18,8 @@ from .problems import Problem  # noqa: E402
 from .validation import InvalidManifest, load, validate  # noqa: E402
 
 
-def explain(field: str, recursive: bool = False):
-    """Documentation of a resource field, e.g. ``explain("HTTPRoute.spec.rules.backendRefs.weight")``."""
-    from .explain import explain as _explain
-    return _explain(field, recursive=recursive)
-
-
-def doctor():
-    """A report of what this machine has for the lab (a table in notebooks, text in shells)."""
-    from .doctor import doctor as _doctor
-    return _doctor()
+from .fielddoc import explain  # noqa: E402
+from .machine import doctor  # noqa: E402
 
 
 __all__ = ["InvalidManifest", "Problem", "__version__", "doctor", "explain", "load", "validate"]

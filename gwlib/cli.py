@@ -36,7 +36,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
 
 def _cmd_explain(args: argparse.Namespace) -> int:
-    from .explain import ExplainError, explain_text
+    from .fielddoc import ExplainError, explain_text
     try:
         print(explain_text(args.field, recursive=args.recursive))
     except ExplainError as exc:

@@ -106,10 +106,9 @@ def _doc(obj: Any) -> str:
 
 
 def _indent(text: str, n: int = 4) -> str:
-    out = []
-    for para in (text or "<no description>").split("\n"):
-        out.append(textwrap.fill(para, width=88, initial_indent=" " * n, subsequent_indent=" " * n) or "")
-    return "\n".join(out)
+    paras = [" ".join(p.split()) for p in (text or "<no description>").split("\n\n")]
+    return "\n\n".join(textwrap.fill(p, width=88, initial_indent=" " * n, subsequent_indent=" " * n)
+                       for p in paras if p)
 
 
 def _field_lines(model: type[BaseModel], recursive: bool, depth: int = 1) -> list[str]:

@@ -197,7 +197,9 @@ def read_documents(source: Any) -> list[Document]:
                 sub = [Document(d.file, i, d.data, d.problem) for d in sub]
             docs.extend(sub)
         return docs
-    raise TypeError(f"cannot load {type(source).__name__}: give a path, YAML text, a dict or a list of them")
+    if source is None:
+        return []
+    return _expand("<object>", 0, source)  # a number, a bool, ...: "not a mapping"
 
 
 def identity(data: Any) -> tuple[str, str, str]:

@@ -118,7 +118,8 @@ def describe_error(err: dict) -> tuple[str, str]:
         if msg.startswith(prefix):
             msg = msg[len(prefix):]
     if kind == "cel" and not msg.startswith("Invalid value"):
-        msg = f'Invalid value: "{json_type(value)}": {msg}'
+        # kubectl: 'Invalid value: "object": <rule message>' (the node's JSON type)
+        msg = f'Invalid value: "{json_type(value) if value is not None else "object"}": {msg}'
     return path, msg
 
 
@@ -148,6 +149,8 @@ def parse_document(doc: Document, channel: str = "standard"):
         return None, problems
 
     model = model_for(api_version, kind)
+    if model is not None and not ns and getattr(model, "NAMESPACED", False):
+        ns = "default"  # where kubectl would put it
     if model is None:
         group = api_version.split("/")[0] if "/" in api_version else ""
         if group == "gateway.networking.k8s.io" or kind in _GATEWAY_KINDS:

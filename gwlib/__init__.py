@@ -5,6 +5,8 @@ The public face (design §4.2) is small on purpose:
 * :func:`load` — manifests (paths, folders, YAML strings, dicts) → typed resources;
 * :func:`validate` — the problems the API server would report, one per line;
 * :func:`explain` — documentation of any field, offline, like ``kubectl explain``;
+* :func:`connect` — a connection (``lab``, ``reference`` or ``cluster``) with ``apply``,
+  ``delete``, ``status``, ``request``/``send``, ``split``, ``explain``, ``set_weights``;
 * :func:`doctor` — what is installed: Python, gwlib, the Envoy and Traefik binaries,
   kubeconfig contexts.
 
@@ -18,8 +20,9 @@ from .problems import Problem  # noqa: E402
 from .validation import InvalidManifest, load, validate  # noqa: E402
 
 
+from .connection import connect  # noqa: E402
 from .fielddoc import explain  # noqa: E402
 from .machine import doctor  # noqa: E402
 
 
-__all__ = ["InvalidManifest", "Problem", "__version__", "doctor", "explain", "load", "validate"]
+__all__ = ["InvalidManifest", "Problem", "__version__", "connect", "doctor", "explain", "load", "validate"]

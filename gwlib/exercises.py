@@ -84,3 +84,39 @@ def _default_mode() -> str:
           "one runs real proxies locally, the other is pure Python.")
 def _no_cluster() -> list[str]:
     return ["lab", "reference"]
+
+
+# --- 02-gateway-resources ---------------------------------------------------------------
+
+def _talk() -> str:
+    from pathlib import Path
+    return str(Path(__file__).resolve().parent.parent / "data" / "manifests" / "talk")
+
+
+@exercise("02.gateway-owner", "Which persona owns the Gateway? (infrastructure provider, "
+          "cluster operator or application developer)",
+          "the Gateway decides ports, hostnames, certificates and who may attach routes.",
+          same=lambda given, expected: "operator" in str(given).lower() and "infra" not in str(given).lower())
+def _gateway_owner() -> str:
+    return "cluster operator"
+
+
+@exercise("02.redirect-status", "Which HTTP status does GET http://argocd.example.com/ get from "
+          "the talk's Gateway? (a number)",
+          "look at the statusCode of the RequestRedirect filter on the http listener's route.")
+def _redirect_status() -> int:
+    from .connection import ReferenceConnection
+    conn = ReferenceConnection()
+    conn.apply(_talk())
+    return conn.request(gateway="argocd/argocd-server-gateway", host="argocd.example.com", path="/")["status"]
+
+
+@exercise("02.missing-port-path", "A backendRef without a port: at which field path does the "
+          "error appear for the route argocd/argocd-server? (e.g. spec.rules[0].matches[0])",
+          "the rule 'Must have port for Service reference' sits on each backendRef.")
+def _missing_port_path() -> str:
+    from pathlib import Path
+
+    from .validation import validate
+    text = (Path(_talk()) / "31-httproute.yaml").read_text().replace("      port: 80\n", "")
+    return validate(text)[0].path

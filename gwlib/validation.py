@@ -27,6 +27,14 @@ _TYPE_NAMES = {
 }
 
 
+#: Schema errors after which the API server evaluates no CEL rule (wrong type, Required,
+#: Unsupported value, Too long, Too many); pattern and bounds errors are not blocking.
+BLOCKING = frozenset(_TYPE_NAMES) | {"missing", "literal_error", "enum", "too_long",
+                                     "string_too_long", "int_or_string_type"}
+CEL_SKIPPED = ('Invalid value: "null": some validation rules were not checked because the object was '
+               "invalid; correct the existing errors to complete validation")
+
+
 def json_type(value: Any) -> str:
     if value is None:
         return "null"
@@ -172,8 +180,14 @@ def parse_document(doc: Document, channel: str = "standard"):
     try:
         obj = model.model_validate(data, context={"channel": channel})
     except ValidationError as exc:
+        errors = exc.errors()
+        if any(e.get("type") in BLOCKING for e in errors):
+            # The API server runs no CEL rule when a "blocking" schema error was found, and
+            # says so in one field-less cause (apiextensions-apiserver, hasBlockingErr).
+            errors = [e for e in errors if e.get("type") != "cel"]
+            errors.append({"type": "cel_skipped", "loc": (), "msg": CEL_SKIPPED, "input": None})
         seen = set()
-        for err in exc.errors():
+        for err in errors:
             line = describe_error(err)
             if line not in seen:
                 seen.add(line)

@@ -17,7 +17,7 @@ import gwlib
 from gwlib.loader import read_documents
 
 FIXTURES = Path(__file__).parent / "fixtures" / "valid"
-SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 def _valid_docs() -> list[dict]:

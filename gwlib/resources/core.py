@@ -8,10 +8,10 @@ import base64
 import re
 from typing import Annotated, Any, ClassVar, Literal, Optional, Union
 
-from pydantic import AfterValidator, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, ConfigDict, Field, PlainValidator, StringConstraints, model_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
-from .base import DNS1123_LABEL, DNS1123_SUBDOMAIN, GWModel, Resource
+from .base import DNS1123_LABEL, DNS1123_SUBDOMAIN, GWModel, Resource, raise_errors
 from .common import LabelSelector
 
 _RE_IANA = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
@@ -27,7 +27,28 @@ def _port_range(v: int) -> int:
 
 #: a port number with the API server's core-validation message
 Port = Annotated[int, AfterValidator(_port_range)]
-IntOrString = Union[Port, str]
+
+
+def _dns_label_port_name(v: str) -> str:
+    """Service port names are DNS-1123 labels (validateServicePort), up to 63 characters."""
+    if len(v) > 63 or not _RE_IANA.match(v):
+        raise PydanticCustomError(
+            "invalid_value", "Invalid value: \"{value}\": a lowercase RFC 1123 label must consist of lower "
+            "case alphanumeric characters or '-', and must start and end with an alphanumeric character",
+            {"value": v})
+    return v
+
+
+def _int_or_string(v: Any) -> Any:
+    """IntOrString: a port number (1-65535) or a port name (IANA service name)."""
+    if isinstance(v, bool) or not isinstance(v, (int, str)):
+        kind = "boolean" if isinstance(v, bool) else "null" if v is None else type(v).__name__
+        raise PydanticCustomError("int_or_string_type",
+                                  "Invalid value: \"{kind}\": must be of type integer or string", {"kind": kind})
+    return _port_range(v) if isinstance(v, int) else _iana_name(v)
+
+
+IntOrString = Annotated[Union[int, str], PlainValidator(_int_or_string)]
 
 
 def _iana_name(v: str) -> str:
@@ -65,8 +86,8 @@ class Namespace(Resource):
 class ServicePort(GWModel):
     """One port of a Service."""
 
-    name: Optional[Annotated[str, AfterValidator(_iana_name)]] = Field(
-        None, description="Port name (IANA service name, <=15 characters); required when the Service has "
+    name: Optional[Annotated[str, AfterValidator(_dns_label_port_name)]] = Field(
+        None, description="Port name (a DNS-1123 label, <=63 characters); required when the Service has "
                           "more than one port. Gateway API parentRefs `sectionName` refer to it.")
     protocol: Optional[Literal["TCP", "UDP", "SCTP"]] = Field("TCP", description="Protocol. Default TCP.")
     app_protocol: Optional[str] = Field(
@@ -176,6 +197,17 @@ class Secret(Resource):
     string_data: Optional[Annotated[dict[str, str], AfterValidator(_check_secret_keys)]] = Field(
         None, description="Values as plain text (merged into `data` on write).")
     immutable: Optional[bool] = Field(None, description="When true, the data cannot be changed.")
+
+    @model_validator(mode="after")
+    def _tls_keys(self) -> "Secret":
+        """ValidateSecret: a ``kubernetes.io/tls`` Secret must carry ``tls.crt`` and ``tls.key``."""
+        if self.type == "kubernetes.io/tls":
+            have = set(self.data or {}) | set(self.string_data or {})
+            raise_errors("Secret", [
+                InitErrorDetails(type=PydanticCustomError(
+                    "required_key", "Required value", {"field_path": f"data[{key}]"}), loc=(), input=None)
+                for key in ("tls.crt", "tls.key") if key not in have])
+        return self
 
     @property
     def spec(self) -> None:  # Secrets have no spec

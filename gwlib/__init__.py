@@ -23,6 +23,7 @@ from .validation import InvalidManifest, load, validate  # noqa: E402
 from .connection import connect  # noqa: E402
 from .fielddoc import explain  # noqa: E402
 from .machine import doctor  # noqa: E402
+from .portability import portability  # noqa: E402
 
 
-__all__ = ["InvalidManifest", "Problem", "__version__", "connect", "doctor", "explain", "load", "validate"]
+__all__ = ["InvalidManifest", "Problem", "__version__", "connect", "doctor", "explain", "load", "portability", "validate"]

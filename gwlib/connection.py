@@ -253,6 +253,7 @@ def answers_frame(requests: list[dict], answers: list[dict]):
         rows.append({
             "method": r.get("method", "GET") if not r.get("grpc") else "gRPC",
             "port": r.get("port", ""), "host": r.get("host", ""), "path": target,
+            "headers": ", ".join(f"{k}: {v}" for k, v in (r.get("headers") or {}).items()),
             "status": "" if a.get("status") is None else a["status"],
             "backend": f"{backend['namespace']}/{backend['name']}:{backend['port']}" if backend else "",
             "location": a.get("location") or "",

@@ -120,3 +120,122 @@ def _missing_port_path() -> str:
     from .validation import validate
     text = (Path(_talk()) / "31-httproute.yaml").read_text().replace("      port: 80\n", "")
     return validate(text)[0].path
+
+
+# --- 03-routing-deep-dive ---------------------------------------------------------------
+
+def _routing(name: str = "") -> str:
+    from pathlib import Path
+    return str(Path(__file__).resolve().parent.parent / "data" / "manifests" / "routing" / name)
+
+
+def _routing_conn(*files: str):
+    """A fresh reference connection with notebook 03's stage and the given route files."""
+    from .connection import ReferenceConnection
+    conn = ReferenceConnection()
+    conn.apply(_routing("00-gateway.yaml"), _routing("05-services.yaml"), *(_routing(f) for f in files))
+    return conn
+
+
+def _edge(path: str, host: str = "shop.example.com", **fields: Any) -> dict:
+    return {"gateway": "shop/edge", "host": host, "path": path, **fields}
+
+
+def _backend_of(answer: dict) -> str | None:
+    b = answer.get("backend")
+    return f"{b['namespace']}/{b['name']}" if b else None
+
+
+def _same_backend(given: Any, expected: Any) -> bool:
+    """"shoes", "shop/shoes" and "shop/shoes:80" all name the Service shop/shoes."""
+    text = str(given).strip().lower().rsplit(":", 1)[0]
+    ns, _, name = str(expected).lower().rpartition("/")
+    return text in (name, f"{ns}/{name}")
+
+
+def _same_status(given: Any, expected: Any) -> bool:
+    try:
+        return int(str(given).strip()) == int(expected)
+    except ValueError:
+        return False
+
+
+def _same_share(given: Any, expected: Any) -> bool:
+    """A share as a fraction (0.25), a percentage (25 or "25%") or "1/4"."""
+    text = str(given).strip().replace(" ", "")
+    try:
+        if text.endswith("%"):
+            value = float(text[:-1]) / 100
+        elif "/" in text:
+            num, den = text.split("/", 1)
+            value = float(num) / float(den)
+        else:
+            value = float(text)
+            value = value / 100 if value > 1 else value
+    except (ValueError, ZeroDivisionError):
+        return False
+    return abs(value - float(expected)) < 0.005
+
+
+@exercise("03.exact-beats-method", "On the Gateway shop/edge with the route catalog: "
+          "POST http://shop.example.com/products/shoes — which Service answers?",
+          "compare the path matches first: Exact beats every PathPrefix, whatever the method.",
+          same=_same_backend)
+def _exact_beats_method() -> str | None:
+    conn = _routing_conn("10-catalog.yaml")
+    return _backend_of(conn.request(_edge("/products/shoes", method="POST")))
+
+
+@exercise("03.and-within-a-match", "On shop/edge with the route catalog: GET "
+          "http://shop.example.com/products?sort=price with the header X-Beta: yes (and no "
+          "X-Env) — which Service answers?",
+          "the conditions of one match are ANDed: a rule with two header matches needs both headers.",
+          same=_same_backend)
+def _and_within_a_match() -> str | None:
+    conn = _routing_conn("10-catalog.yaml")
+    return _backend_of(conn.request(_edge("/products?sort=price", headers={"X-Beta": "yes"})))
+
+
+@exercise("03.wildcard-listener", "On the Gateway shop/sites (20-hostnames.yaml): GET "
+          "http://www.shop.example.com/cart — which Service answers?",
+          "pick the listener first: does www.shop.example.com match shop.example.com, or "
+          "*.example.com (a wildcard covers any number of labels)? Then only that listener's routes count.",
+          same=_same_backend)
+def _wildcard_listener() -> str | None:
+    conn = _routing_conn("20-hostnames.yaml")
+    return _backend_of(conn.request(_edge("/cart", host="www.shop.example.com", gateway="shop/sites")))
+
+
+@exercise("03.redirect-location", "On shop/edge with the route redirects: GET "
+          "/docs/intro?page=2 with Host old.example.com:8080, sent to port 8080 — which "
+          "Location does the redirect carry?",
+          "the rule replaces the prefix /docs with /manual and sets no scheme, so the port "
+          "is the listener's; the query string is kept.")
+def _redirect_location() -> str | None:
+    conn = _routing_conn("41-redirects.yaml")
+    return conn.request(_edge("/docs/intro?page=2", host="old.example.com:8080", port=8080))["location"]
+
+
+@exercise("03.error-share", "On shop/edge with the route backends, after "
+          "conn.set_weights(\"shop/backends\", {\"web-v2\": 0}, rule=3): which share of "
+          "GET http://backends.example.com/split answers 500? (a fraction, e.g. 0.5)",
+          "weights left: web 2, ghost 1; ghost does not exist, and its share of the weight answers 500.",
+          same=_same_share)
+def _error_share() -> float:
+    conn = _routing_conn("50-backends.yaml")
+    conn.set_weights("shop/backends", {"web-v2": 0}, rule=3)
+    return conn.split(_edge("/split", host="backends.example.com")).get("500", 0.0)
+
+
+@exercise("03.grant-in-wrong-namespace", "The ReferenceGrant of 61-referencegrant.yaml, but "
+          "created in the namespace shop (the route's) instead of payments: which status does "
+          "GET http://shop.example.com/checkout get? (a number)",
+          "a grant is written by the owner of the target, in the target's namespace; anywhere "
+          "else it allows nothing.",
+          same=_same_status)
+def _grant_in_wrong_namespace() -> int:
+    from pathlib import Path
+    conn = _routing_conn("60-cross-namespace.yaml")
+    text = Path(_routing("61-referencegrant.yaml")).read_text()
+    conn.apply(text.replace("namespace: payments", "namespace: shop"))
+    return conn.request(_edge("/checkout"))["status"]

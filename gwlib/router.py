@@ -386,6 +386,18 @@ class Router:
             ans["grpc_status"] = 0
         return ans
 
+    def connect_target(self, request: dict) -> tuple[str, int, str, str]:
+        """Where a client connects for ``request``: (Gateway key, Gateway port, scheme,
+        host for the Host header / SNI). The lab uses it to pick the local port that
+        serves that Gateway port; raises :class:`RequestError` when nothing listens."""
+        q = _parse(request, self.ir)
+        gw = self._gateway(q)
+        got = self._listeners(q, gw, None)
+        if isinstance(got, dict):
+            raise RequestError(got["error"])
+        scheme, _, port = got
+        return gw.key, port, scheme, q.host_header or gw.address
+
     def send(self, request: dict) -> dict:
         """Alias of :meth:`route`."""
         return self.route(request)
@@ -410,6 +422,9 @@ class Router:
             return {str(act.error_status): 1.0}
         if act.redirect is not None:
             return {}
+        for f in act.filters:  # a preflight the gateway answers itself is not forwarded
+            if f.get("type") == "CORS" and F.cors_preflight(f.get("cors") or {}, q.method, q.headers) is not None:
+                return {}
         return act.split_dict()
 
     def explain(self, request: dict) -> Explanation:

@@ -178,13 +178,6 @@ def test_route_table_output(capsys, tmp_path):
     assert "error" in lines[2] and "line 2" in lines[2]
 
 
-@pytest.mark.parametrize("dataplane", ["envoy", "traefik"])
-def test_route_real_dataplanes_need_the_lab(capsys, tmp_path, dataplane):
-    reqs = jsonl(tmp_path, {"gateway": "a/b"})
-    code, out, err = run(capsys, "route", "-f", str(WORLD), "--dataplane", dataplane, "--requests", reqs)
-    assert code == 2 and out == "" and "lab" in err
-
-
 def test_route_needs_requests_or_gateway(capsys):
     with pytest.raises(SystemExit) as exc:
         main(["route", "-f", str(WORLD)])

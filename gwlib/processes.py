@@ -38,7 +38,8 @@ is stopped by every one of these, whichever comes first:
      reads the read end of a pipe whose write end only this process holds. The parent
      sends it ``+PGID`` / ``-PGID`` lines as process groups come and go; when the pipe
      reaches EOF - which the kernel guarantees when the parent dies, however it dies - the
-     watchdog sends SIGTERM, then SIGKILL, to every group still registered, and exits.
+     watchdog sends SIGTERM, then SIGKILL, to every group still registered, deletes the
+     dead parent's temp log folders, and exits (a normal stop sends ``quit`` first).
      When no group is registered the pipe is closed and the watchdog exits, so an idle
      gwlib leaves no helper behind. After ``os.fork()`` (multiprocessing) the child closes
      its inherited copy of the write end, so it cannot keep the watchdog from seeing EOF.
@@ -54,7 +55,6 @@ import atexit
 import contextlib
 import ctypes
 import errno
-import itertools
 import os
 import queue
 import random
@@ -67,7 +67,7 @@ import tempfile
 import threading
 import time
 import weakref
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 __all__ = [
@@ -385,15 +385,19 @@ import os, signal, sys, time
 for s in (signal.SIGINT, signal.SIGHUP, signal.SIGTERM, signal.SIGPIPE):
     try: signal.signal(s, signal.SIG_IGN)
     except (OSError, ValueError): pass
-groups = set()
+groups, folders = set(), set()
 grace = float(sys.argv[1]) if len(sys.argv) > 1 else 1.0
 for line in sys.stdin.buffer:
     line = line.strip()
     try:
         if line[:1] == b"+": groups.add(int(line[1:]))
         elif line[:1] == b"-": groups.discard(int(line[1:]))
+        elif line[:2] == b"d+": folders.add(os.fsdecode(line[2:]))
+        elif line[:2] == b"d-": folders.discard(os.fsdecode(line[2:]))
+        elif line == b"quit": sys.exit(0)  # a normal stop: nothing to clean up
     except ValueError:
         pass
+# EOF without "quit": the parent died
 def signal_all(sig):
     alive = []
     for g in groups:
@@ -402,12 +406,30 @@ def signal_all(sig):
         except (ProcessLookupError, PermissionError):
             pass
     return alive
+def live_groups():
+    # zombies (reaped late by init) still count for killpg(g, 0): on Linux look closer
+    if not os.path.isdir("/proc/self"):
+        return signal_all(0)
+    found = set()
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                with open("/proc/" + d + "/stat", "rb") as f:
+                    rest = f.read().rsplit(b")", 1)[1].split()
+            except (OSError, IndexError):
+                continue
+            if rest[0] not in (b"Z", b"X") and int(rest[2]) in groups:
+                found.add(int(rest[2]))
+    return list(found)
 alive = signal_all(signal.SIGTERM)
 deadline = time.monotonic() + grace
 while alive and time.monotonic() < deadline:
     time.sleep(0.02)
-    alive = signal_all(0)
+    alive = live_groups()
 signal_all(signal.SIGKILL)
+import shutil
+for d in folders:  # the dead parent's temp log folders
+    shutil.rmtree(d, ignore_errors=True)
 """
 
 
@@ -421,6 +443,7 @@ class _Watchdog:
         self._proc: subprocess.Popen | None = None
         self._wfd: int | None = None
         self._groups: set[int] = set()
+        self._folders: set[str] = set()
         self._pid = os.getpid()
         if hasattr(os, "register_at_fork"):
             os.register_at_fork(after_in_child=self._after_fork)
@@ -430,7 +453,7 @@ class _Watchdog:
         if self._wfd is not None:
             with contextlib.suppress(OSError):
                 os.close(self._wfd)
-        self._wfd, self._proc, self._groups = None, None, set()
+        self._wfd, self._proc, self._groups, self._folders = None, None, set(), set()
         self._lock = threading.Lock()
         self._pid = os.getpid()
 
@@ -454,17 +477,25 @@ class _Watchdog:
         if self._wfd is None:
             return
         try:
-            os.write(self._wfd, line.encode("ascii"))
-        except OSError:  # the watchdog died: start a fresh one holding the current groups
+            os.write(self._wfd, os.fsencode(line))
+        except OSError:  # the watchdog died: start a fresh one holding the current state
+            folders = set(self._folders)
             self._stop_locked()
             self._start()
-            os.write(self._wfd, "".join(f"+{g}\n" for g in self._groups).encode("ascii"))
+            self._folders = folders
+            os.write(self._wfd, ("".join(f"d+{d}\n" for d in folders)
+                                 + "".join(f"+{g}\n" for g in self._groups)).encode())
 
-    def add(self, pgid: int) -> None:
+    def add(self, pgid: int, folder: str | None = None) -> None:
+        """Guard a process group (and, if given, a temp folder to delete when the
+        parent dies; it is forgotten again with :meth:`forget_folder`)."""
         with self._lock:
             if self._wfd is None:
                 self._start()
             self._groups.add(pgid)
+            if folder is not None and folder not in self._folders:
+                self._folders.add(folder)
+                self._send(f"d+{folder}\n")
             self._send(f"+{pgid}\n")
 
     def remove(self, pgid: int) -> None:
@@ -474,11 +505,20 @@ class _Watchdog:
             if not self._groups:
                 self._stop_locked()
 
+    def forget_folder(self, folder: str) -> None:
+        with self._lock:
+            if folder in self._folders:
+                self._folders.discard(folder)
+                self._send(f"d-{folder}\n")
+
     def _stop_locked(self) -> None:
         if self._wfd is not None:
             with contextlib.suppress(OSError):
+                os.write(self._wfd, b"quit\n")
+            with contextlib.suppress(OSError):
                 os.close(self._wfd)
             self._wfd = None
+        self._folders = set()  # a new watchdog is told again on the next add()
         proc, self._proc = self._proc, None
         if proc is not None:  # EOF makes it exit at once; reap it without blocking the caller
             threading.Thread(target=proc.wait, name="gwlib-watchdog-reaper", daemon=True).start()
@@ -625,7 +665,7 @@ class ManagedProcess:
         self._pgid = popen.pid if IS_POSIX else None  # type: ignore[union-attr]
         self._exited.clear()
         if self._watchdog and self._pgid is not None and _WATCHDOG_SINGLETON is not None:
-            _WATCHDOG_SINGLETON.add(self._pgid)
+            _WATCHDOG_SINGLETON.add(self._pgid, self.supervisor._disposable_dir())
         threading.Thread(target=self._wait_thread, args=(popen,), daemon=True,
                          name=f"gwlib-wait-{self.name}").start()
 
@@ -656,12 +696,22 @@ class ManagedProcess:
                 self.stop()
                 raise err
             time.sleep(delay)
-            delay = min(delay * 2, 0.025)
+            delay = min(delay * 2, 0.005)  # a late poll adds to every lab's start time
 
     def _wait_thread(self, popen: subprocess.Popen) -> None:
-        code = popen.wait()
         pgid = popen.pid
-        if IS_POSIX:  # take any stray grandchildren with it
+        if IS_POSIX and hasattr(os, "waitid"):
+            # Wait for the exit without reaping: while the leader is an unreaped zombie
+            # its pid (= the group id) cannot be reused, so killing the group is safe.
+            try:
+                os.waitid(os.P_PID, pgid, os.WEXITED | os.WNOWAIT)
+            except ChildProcessError:
+                pass  # already reaped by a concurrent Popen.wait()
+            except InterruptedError:  # pragma: no cover - retried by PEP 475
+                pass
+            _signal_group(pgid, signal.SIGKILL)  # take any stray grandchildren with it
+        code = popen.wait()
+        if IS_POSIX and not hasattr(os, "waitid"):  # pragma: no cover
             _signal_group(pgid, signal.SIGKILL)
         if self._watchdog and IS_POSIX and _WATCHDOG_SINGLETON is not None:
             _WATCHDOG_SINGLETON.remove(pgid)
@@ -755,7 +805,6 @@ class ManagedProcess:
 _SUPERVISORS: weakref.WeakSet[Supervisor] = weakref.WeakSet()
 _HOOKS_INSTALLED = False
 _HOOKS_LOCK = threading.Lock()
-_SEQ = itertools.count(1)
 
 
 def _close_all() -> None:
@@ -847,6 +896,10 @@ class Supervisor:
             proc.wait_ready()
         return proc
 
+    def _disposable_dir(self) -> str | None:
+        """The log folder if the watchdog should delete it when this process dies."""
+        return str(self.log_dir) if self._own_dir and not self.keep_logs else None
+
     def get(self, name: str) -> ManagedProcess | None:
         return self._procs.get(name)
 
@@ -871,10 +924,11 @@ class Supervisor:
         procs = self.processes
         for p in procs:
             p._terminate()
-        deadline = time.monotonic() + max([p.grace if grace is None else grace for p in procs] or [0])
-        for p in procs:
+        start = time.monotonic()
+        for p in procs:  # each gets its own grace period, all counted from the same start
             if p._popen is None:
                 continue
+            deadline = start + (p.grace if grace is None else grace)
             try:
                 p._popen.wait(timeout=max(0.0, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
@@ -884,6 +938,8 @@ class Supervisor:
         _SUPERVISORS.discard(self)
         if self._own_dir and not self.keep_logs:
             shutil.rmtree(self.log_dir, ignore_errors=True)
+            if _WATCHDOG_SINGLETON is not None:
+                _WATCHDOG_SINGLETON.forget_folder(str(self.log_dir))
 
     def __enter__(self) -> Supervisor:
         return self
@@ -894,6 +950,3 @@ class Supervisor:
     def __repr__(self) -> str:
         return f"<Supervisor {self.name} {len(self._procs)} processes{' closed' if self.closed else ''}>"
 
-
-def _pids_in(procs: Iterable[ManagedProcess]) -> list[int]:  # for tests and diagnostics
-    return [p.pid for p in procs if p.pid is not None]

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -259,7 +260,8 @@ PARENT = textwrap.dedent("""
                      watchdog=mode in ("both", "watchdog"))
     log = lambda: Path(sup.log_dir, "tree.log").read_text()
     p = sup.start("tree", ["sh", "-c", "sleep 60 & echo $!; wait"], ready=lambda: log().strip() != "")
-    print(json.dumps({"child": p.pid, "grandchild": int(log()), "watchdog": _WATCHDOG_SINGLETON.pid}), flush=True)
+    print(json.dumps({"child": p.pid, "grandchild": int(log()), "watchdog": _WATCHDOG_SINGLETON.pid,
+                      "log_dir": str(sup.log_dir)}), flush=True)
     if sys.argv[2] == "exit":
         sys.exit(0)          # normal exit without close(): atexit must stop the tree
     time.sleep(60)
@@ -286,7 +288,11 @@ def test_no_orphans_when_the_parent_is_killed(mode):
         if mode != "pdeathsig":  # the watchdog kills the whole process group ...
             must_go += [info["grandchild"], info["watchdog"]]
         assert wait_gone(must_go, 5.0) == []
+        if mode != "pdeathsig":  # ... and deletes the dead parent's temp log folder
+            assert not Path(info["log_dir"]).exists()
     finally:
+        if mode == "pdeathsig":
+            shutil.rmtree(info["log_dir"], ignore_errors=True)
         # ... PDEATHSIG alone reaches only the direct child: the grandchild survives it
         kill_quietly([info["child"], info["grandchild"]])
 
@@ -295,6 +301,7 @@ def test_no_orphans_on_normal_exit_without_close():
     parent, info = _run_parent("both", "exit")
     assert parent.wait(10) == 0
     assert wait_gone([info["child"], info["grandchild"], info["watchdog"]], 5.0) == []
+    assert not Path(info["log_dir"]).exists()
 
 
 def test_no_orphans_when_the_parent_gets_sigterm():
@@ -303,5 +310,41 @@ def test_no_orphans_when_the_parent_gets_sigterm():
         parent.send_signal(signal.SIGTERM)
         assert parent.wait(10) == -signal.SIGTERM  # the handler cleans up, then dies as asked
         assert wait_gone([info["child"], info["grandchild"]], 5.0) == []
+        assert not Path(info["log_dir"]).exists()
     finally:
         kill_quietly([info["child"], info["grandchild"]])
+
+
+@pytest.mark.parametrize("how", ["restart", "shutdown"])
+def test_no_orphans_after_a_jupyter_kernel_restart_or_shutdown(how):
+    """A notebook's children die with its kernel: restart (the kernel is killed) and a
+    normal shutdown (atexit)."""
+    manager = pytest.importorskip("jupyter_client.manager")
+    pytest.importorskip("ipykernel")
+    km, kc = manager.start_new_kernel(kernel_name="python3", cwd=str(ROOT))
+    out: list[str] = []
+    try:
+        code = textwrap.dedent("""
+            import json, sys
+            from gwlib.processes import Supervisor
+            sup = Supervisor("kernel-test")
+            p = sup.start("child", ["sh", "-c", "sleep 60 & echo $!; wait"],
+                          ready=lambda: sup.log_dir.joinpath("child.log").read_text().strip() != "")
+            print(json.dumps({"child": p.pid, "grandchild": int(p.tail_log(1)), "log_dir": str(sup.log_dir)}))
+        """)
+        kc.execute_interactive(code, timeout=30, output_hook=lambda m: out.append(
+            m["content"].get("text", "") if m["msg_type"] == "stream" else ""))
+        info = json.loads("".join(out))
+        if how == "restart":
+            km.restart_kernel(now=True)  # the kernel process is killed and a new one started
+        else:
+            km.shutdown_kernel(now=False)  # shutdown_request: the kernel exits normally
+        assert wait_gone([info["child"], info["grandchild"]], 5.0) == []
+        deadline = time.monotonic() + 5
+        while Path(info["log_dir"]).exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert not Path(info["log_dir"]).exists()
+    finally:
+        kc.stop_channels()
+        if km.is_alive():
+            km.shutdown_kernel(now=True)

@@ -37,12 +37,35 @@ def _pairs(headers: HeadersArg) -> list[tuple[str, str]]:
     return [(str(k), str(v)) for k, v in items]
 
 
+class Headers(dict):
+    """Response headers: names as sent on the wire (first spelling seen), values of a
+    repeated name joined with ``,``; lookups ignore case (``h["x-a"] == h["X-A"]``)."""
+
+    def _key(self, name: object) -> object:
+        if isinstance(name, str) and not dict.__contains__(self, name):
+            low = name.lower()
+            for k in self.keys():
+                if k.lower() == low:
+                    return k
+        return name
+
+    def __getitem__(self, name: object) -> str:
+        return dict.__getitem__(self, self._key(name))
+
+    def __contains__(self, name: object) -> bool:
+        return dict.__contains__(self, self._key(name))
+
+    def get(self, name: object, default: Any = None) -> Any:  # type: ignore[override]
+        return dict.get(self, self._key(name), default)
+
+
 class HttpReply(NamedTuple):
-    """``(status, headers, body)``: ``headers`` maps each name (as sent on the wire) to its
-    values joined with ``,``; ``body`` is the parsed JSON, else the text, else None."""
+    """``(status, headers, body)``: ``headers`` (:class:`Headers`) maps each name to its
+    values joined with ``,``, case-insensitively; ``body`` is the parsed JSON, else the
+    text, else None."""
 
     status: int
-    headers: dict[str, str]
+    headers: Headers
     body: Any
 
 
@@ -111,7 +134,7 @@ class HttpClient:
                 raise
             if resp.will_close:
                 conn.close()
-            out: dict[str, str] = {}
+            out = Headers()
             lower: dict[str, str] = {}
             for k, v in resp.getheaders():
                 lk = k.lower()
@@ -170,12 +193,13 @@ def _md(md: Any) -> dict[str, str]:
 
 def grpc_request(address: str | tuple[str, int] | int, method: str = GRPC_ECHO_METHOD,
                  message: Any = None, metadata: HeadersArg = None, *, authority: str | None = None,
-                 timeout: float = 5.0) -> GrpcReply:
+                 timeout: float = 5.0, compression: str | None = None) -> GrpcReply:
     """One unary gRPC call with grpcio (JSON message in, JSON echo out).
 
     ``method`` is the full path (``/pkg.Service/Method``); ``message`` any JSON value
     (or bytes, sent as they are); ``metadata`` header pairs (names are lower-cased, as
-    gRPC requires); ``authority`` the ``:authority`` (the Host a GRPCRoute matches).
+    gRPC requires); ``authority`` the ``:authority`` (the Host a GRPCRoute matches);
+    ``compression`` ``"gzip"`` or ``"deflate"`` compresses the request message.
     RPC errors are returned (``code`` != 0), never raised.
     """
     import grpc
@@ -195,8 +219,11 @@ def grpc_request(address: str | tuple[str, int] | int, method: str = GRPC_ECHO_M
         payload = json.dumps(message).encode("utf-8")
     md = [(k.lower(), v) for k, v in _pairs(metadata)]
     call = channel.unary_unary(method)
+    kwargs: dict[str, Any] = {}
+    if compression:
+        kwargs["compression"] = {"gzip": grpc.Compression.Gzip, "deflate": grpc.Compression.Deflate}[compression]
     try:
-        raw, info = call.with_call(payload, metadata=md or None, timeout=timeout)
+        raw, info = call.with_call(payload, metadata=md or None, timeout=timeout, **kwargs)
     except grpc.RpcError as exc:
         return GrpcReply(exc.code().value[0], exc.details() or "", None,  # type: ignore[attr-defined]
                          _md(exc.initial_metadata()), _md(exc.trailing_metadata()))  # type: ignore[attr-defined]
@@ -220,16 +247,18 @@ def close_clients() -> None:
 # --------------------------------------------------------------------------- TCP / UDP
 
 def tcp_request(address: str | tuple[str, int] | int, data: bytes | str, *, timeout: float = 5.0) -> list[dict]:
-    """Connect, send ``data`` (a newline is added if missing), half-close, and return the
-    JSON line answered for each line sent."""
+    """Connect, send ``data`` (a newline is added if missing) and return the JSON line
+    answered for each line sent. The client reads until it has one answer per line (or
+    the connection closes: an injected fault resets it) and then closes; it does not
+    half-close first, which some proxies (Traefik) treat as the end of the connection."""
     raw = data.encode("utf-8") if isinstance(data, str) else data
     if not raw.endswith(b"\n"):
         raw += b"\n"
+    want = raw.count(b"\n")
+    buf = b""
     with socket.create_connection(split_address(address), timeout=timeout) as s:
         s.sendall(raw)
-        s.shutdown(socket.SHUT_WR)
-        buf = b""
-        while True:
+        while buf.count(b"\n") < want:
             chunk = s.recv(65536)
             if not chunk:
                 break

@@ -113,12 +113,16 @@ class EchoFleet:
     def control_port(self) -> int | None:
         return self._control_port
 
-    def start(self) -> EchoFleet:
-        """Start the server process (idempotent) and wait until its control channel listens."""
+    def start(self, wait: bool = True) -> EchoFleet:
+        """Start the server process (idempotent) and wait until its control channel
+        listens. With ``wait=False`` it returns at once (the lab starts the data plane
+        meanwhile); the first call that needs the server, or :meth:`wait_ready`, waits."""
         with self._lock:
             if self.closed:
                 raise EchoError("this EchoFleet is closed")
             if self._proc is not None and self._proc.alive:
+                if wait:
+                    self.wait_ready()
                 return self
             argv = [sys.executable, "-c", _BOOT.format(path=_GWLIB_DIR), "serve",
                     "--ready-file", str(self._ready_file), "--parent-pid", str(os.getpid())]
@@ -132,10 +136,23 @@ class EchoFleet:
             self._proc = self.supervisor.start(
                 self.name, argv, env={TOKEN_ENV: self._token, "PYTHONUNBUFFERED": "1"},
                 ready=FileProbe(ready_file), ready_timeout=self.ready_timeout,
-                restart=self.restart, prepare=prepare, grace=2.0)
+                restart=self.restart, prepare=prepare, grace=2.0, wait=False)
             self._proc.on_restart(self._after_restart)
-            self._read_ready()
+            self._control_port = None
+            if wait:
+                self.wait_ready()
             return self
+
+    def wait_ready(self) -> None:
+        """Wait until the server process is ready (after ``start(wait=False)``); raises
+        :class:`~gwlib.processes.ProcessError` with its log tail if it fails."""
+        with self._lock:
+            if self._proc is None:
+                self.start()
+                return
+            if self._control_port is None:
+                self._proc.wait_ready()
+                self._read_ready()
 
     def _read_ready(self) -> None:
         info = json.loads(self._ready_file.read_text())
@@ -166,8 +183,8 @@ class EchoFleet:
     # ------------------------------------------------------------------ control
     def _call(self, method: str, path: str, body: Any = None) -> dict[str, Any]:
         with self._lock:
-            if self._proc is None:
-                self.start()
+            if self._proc is None or self._control_port is None:
+                self.wait_ready()
             assert self._proc is not None and self._control_port is not None
             data = json.dumps(body).encode() if body is not None else None
             headers = {TOKEN_HEADER: self._token}
@@ -208,7 +225,13 @@ class EchoFleet:
             answer = self._call("POST", "/endpoints", payload)
         except EchoError as exc:
             answer = getattr(exc, "answer", None)
-            if not retry_conflicts or not answer or not answer.get("errors"):
+            if not answer or not answer.get("errors"):
+                raise
+            if not retry_conflicts:
+                for ep in eps:  # keep track of those that did start
+                    if ep.key in answer.get("ports", {}):
+                        self._endpoints[ep.key] = ep
+                        self._ports[ep.key] = int(answer["ports"][ep.key])
                 raise
             # a port taken meanwhile: take any free one for those endpoints
             failed = set(answer["errors"])

@@ -60,14 +60,11 @@ import argparse
 import asyncio
 import collections
 import contextlib
-import email.utils
-import gzip
 import json
 import os
 import signal
 import sys
 import time
-import zlib
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -95,14 +92,19 @@ REASONS = {100: "Continue", 101: "Switching Protocols", 200: "OK", 204: "No Cont
 _H2_DROP = {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "te"}
 _JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
-_date_cache = [0.0, ""]
+_date_cache = [0, ""]
+_DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
 def _http_date() -> str:
-    now = time.time()
-    if now - _date_cache[0] >= 1.0:
-        _date_cache[0] = float(int(now))
-        _date_cache[1] = email.utils.formatdate(now, usegmt=True)
+    """RFC 9110 IMF-fixdate, cached per second."""
+    now = int(time.time())
+    if now != _date_cache[0]:
+        t = time.gmtime(now)
+        _date_cache[0] = now
+        _date_cache[1] = (f"{_DAYS[t.tm_wday]}, {t.tm_mday:02d} {_MONTHS[t.tm_mon - 1]} {t.tm_year} "
+                          f"{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d} GMT")
     return _date_cache[1]
 
 
@@ -134,17 +136,28 @@ def _go_duration(text: str) -> float:
 
 
 class Request:
-    __slots__ = ("method", "target", "proto", "headers", "body", "host", "keep_alive", "t0")
+    __slots__ = ("method", "target", "proto", "headers", "body", "host", "keep_alive", "t0", "index")
 
     def __init__(self, method: str, target: str, proto: str, headers: list[tuple[str, str]],
-                 body: bytes, host: str, keep_alive: bool = True):
+                 body: bytes, host: str, keep_alive: bool = True,
+                 index: dict[str, list[str]] | None = None):
         self.method, self.target, self.proto = method, target, proto
         self.headers, self.body, self.host, self.keep_alive = headers, body, host, keep_alive
         self.t0 = 0.0
+        if index is None:
+            index = {}
+            for n, v in headers:
+                index.setdefault(n.lower(), []).append(v)
+        self.index = index  # lower-case name -> values
+
+    def set_headers(self, headers: list[tuple[str, str]]) -> None:
+        self.headers = headers
+        self.index = {}
+        for n, v in headers:
+            self.index.setdefault(n.lower(), []).append(v)
 
     def header_values(self, name: str) -> list[str]:
-        name = name.lower()
-        return [v for n, v in self.headers if n.lower() == name]
+        return self.index.get(name.lower(), [])
 
     def header(self, name: str) -> str | None:
         vals = self.header_values(name)
@@ -341,6 +354,7 @@ class HttpProtocol(asyncio.Protocol):
                 self._fail(505 if version.startswith("HTTP/") else 400, "unsupported HTTP version")
                 return None
             headers: list[tuple[str, str]] = []
+            index: dict[str, list[str]] = {}
             clen = None
             chunked = False
             conn_tokens: list[str] = []
@@ -356,6 +370,11 @@ class HttpProtocol(asyncio.Protocol):
                     value = value.encode("latin-1").decode("utf-8", "replace")
                 headers.append((name, value))
                 ln = name.lower()
+                vals = index.get(ln)
+                if vals is None:
+                    index[ln] = [value]
+                else:
+                    vals.append(value)
                 if ln == "content-length":
                     try:
                         n = int(value)
@@ -386,14 +405,15 @@ class HttpProtocol(asyncio.Protocol):
             if chunked:
                 clen = None
                 headers = [(n, v) for n, v in headers if n.lower() != "transfer-encoding"]
+                index.pop("transfer-encoding", None)
             if clen is not None and clen > MAX_BODY:
                 self._fail(413, "request body too large")
                 return None
             if target.startswith(("http://", "https://")):  # absolute-form
                 host = urlsplit(target).netloc or host
-            self.pending = (method, target, version, headers, host or "", keep, chunked, clen or 0, expect)
+            self.pending = (method, target, version, headers, host or "", keep, chunked, clen or 0, expect, index)
             self.sent_continue = False
-        method, target, version, headers, host, keep, chunked, clen, expect = self.pending
+        method, target, version, headers, host, keep, chunked, clen, expect, index = self.pending
         if chunked:
             parsed = self._parse_chunked()
             if parsed is None:
@@ -411,7 +431,7 @@ class HttpProtocol(asyncio.Protocol):
             body = bytes(buf[:clen])
             del buf[:clen]
         self.pending = None
-        return Request(method, target, version, headers, body, host, keep)
+        return Request(method, target, version, headers, body, host, keep, index)
 
     def _parse_chunked(self) -> bytes | None:
         buf = self.buf
@@ -451,8 +471,9 @@ class HttpProtocol(asyncio.Protocol):
         if self.ep is None:
             result: Any = self.app.handle_control(req)
         else:
-            if (req.proto == "HTTP/1.1" and "h2c" in (req.header("Upgrade") or "").lower()
-                    and req.header("HTTP2-Settings") is not None):
+            index = req.index
+            if ("upgrade" in index and req.proto == "HTTP/1.1" and "http2-settings" in index
+                    and "h2c" in index["upgrade"][0].lower()):
                 self._upgrade_h2(req)
                 return
             ct = req.header("Content-Type") or ""
@@ -502,7 +523,7 @@ class HttpProtocol(asyncio.Protocol):
                              b"Upgrade: h2c\r\n\r\n")
         settings = req.header("HTTP2-Settings") or ""
         drop = {"upgrade", "http2-settings", "connection"}
-        req.headers = [(n, v) for n, v in req.headers if n.lower() not in drop]
+        req.set_headers([(n, v) for n, v in req.headers if n.lower() not in drop])
         req.proto = "HTTP/2.0"
         self._switch_h2(settings, req)
 
@@ -682,12 +703,15 @@ class H2Session:
 # --------------------------------------------------------------------------- TCP / UDP
 
 class TcpEcho(asyncio.Protocol):
+    """Answers each line with one JSON line, in order (a delayed answer holds back the
+    ones after it, as on a real connection)."""
+
     def __init__(self, ep: Endpoint):
         self.ep = ep
         self.buf = bytearray()
         self.transport: asyncio.Transport | None = None
-        self.last_at = 0.0
-        self.scheduled = 0
+        self.queue: collections.deque = collections.deque()  # (due, out, err, t0)
+        self.timer: asyncio.TimerHandle | None = None
         self.eof = False
         self.dead = False
 
@@ -698,6 +722,8 @@ class TcpEcho(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.dead = True
         self.ep.conns.discard(self.transport)
+        if self.timer is not None:
+            self.timer.cancel()
 
     def data_received(self, data: bytes) -> None:
         self.buf += data
@@ -715,29 +741,37 @@ class TcpEcho(asyncio.Protocol):
             self.buf.clear()
             self._answer(line)
         self.eof = True
-        if not self.scheduled:
+        if not self.queue:
             self.transport.close()  # type: ignore[union-attr]
         return True
 
     def _answer(self, line: bytes) -> None:
         ep = self.ep
-        loop = ep.app.loop
-        t0 = loop.time()
+        t0 = ep.app.loop.time()
         err, delay = ep.decide()
         msg = dict(ep.identity, protocol="tcp", request=line.decode("utf-8", "surrogateescape"))
         out = json.dumps(msg, separators=(",", ":")).encode() + b"\n"
-        at = max(t0 + delay, self.last_at)
-        if at <= t0 and not self.scheduled:
+        if delay <= 0 and not self.queue:
             self._emit(out, err, t0)
             return
-        self.last_at = at
-        self.scheduled += 1
-        loop.call_at(at, self._emit_scheduled, out, err, t0)
+        self.queue.append((t0 + delay, out, err, t0))
+        if self.timer is None:
+            self._arm()
 
-    def _emit_scheduled(self, out: bytes, err: bool, t0: float) -> None:
-        self.scheduled -= 1
-        self._emit(out, err, t0)
-        if self.eof and not self.scheduled and not self.dead:
+    def _arm(self) -> None:
+        self.timer = self.ep.app.loop.call_at(self.queue[0][0], self._fire)
+
+    def _fire(self) -> None:
+        self.timer = None
+        now = self.ep.app.loop.time()
+        while self.queue and self.queue[0][0] <= now and not self.dead:
+            _, out, err, t0 = self.queue.popleft()
+            self._emit(out, err, t0)
+        if self.dead:
+            self.queue.clear()
+        elif self.queue:
+            self._arm()
+        elif self.eof:
             self.transport.close()  # type: ignore[union-attr]
 
     def _emit(self, out: bytes, err: bool, t0: float) -> None:
@@ -882,12 +916,16 @@ class EchoApp:
             status = int(code) if len(code) == 3 and code.isdigit() else 400
             ep.record(str(status), status >= 500, req.t0)
             return Response(status, [])
-        headers = parse_set_header(req.header_values(ECHO_SET_HEADER))
-        lower = {n.lower() for n, _ in headers}
-        if "content-type" not in lower:
-            headers.append(("Content-Type", "application/json"))
-        if "x-content-type-options" not in lower:
-            headers.append(("X-Content-Type-Options", "nosniff"))
+        echo_set = req.index.get("x-echo-set-header")
+        if echo_set is None:
+            headers = [("Content-Type", "application/json"), ("X-Content-Type-Options", "nosniff")]
+        else:
+            headers = parse_set_header(echo_set)
+            lower = {n.lower() for n, _ in headers}
+            if "content-type" not in lower:
+                headers.append(("Content-Type", "application/json"))
+            if "x-content-type-options" not in lower:
+                headers.append(("X-Content-Type-Options", "nosniff"))
         body = _JSON(self._echo(ep, req)).encode("utf-8")
         ep.record("200", False, req.t0)
         return Response(200, headers, body)
@@ -918,6 +956,9 @@ class EchoApp:
                 return self._grpc_error(ep, req, GRPC_INTERNAL, "truncated gRPC message")
             if data[0] & 1:
                 enc = (req.header("grpc-encoding") or "identity").lower()
+                import gzip
+                import zlib
+
                 try:
                     if enc == "gzip":
                         payload = gzip.decompress(payload)
@@ -925,7 +966,7 @@ class EchoApp:
                         payload = zlib.decompress(payload)
                     else:
                         return self._grpc_error(ep, req, 12, f"compression {enc!r} not supported")
-                except (OSError, zlib.error, EOFError):
+                except (OSError, EOFError, zlib.error):
                     return self._grpc_error(ep, req, GRPC_INTERNAL, "bad compressed message")
             if payload:
                 try:

@@ -26,6 +26,7 @@ import shutil
 import socket
 import ssl
 import tempfile
+import threading
 import warnings
 import weakref
 from pathlib import Path
@@ -103,10 +104,39 @@ class Lab(Connection):
         self._admin_port = free_port()
         self._ca = None
         self._trust: set[str] = set()   # certificate files the lab's client trusts
+        self._ssl: tuple | None = None   # (trust set, client SSLContext)
+        self._pool = threading.local()   # keep-alive connections of this thread
         self._binding = Binding()
         self.findings: list[Finding] = []
         self._finalizer = weakref.finalize(self, _cleanup, self._driver, self.fleet, self.supervisor,
                                            str(self.folder))
+        self._boot_errors: list[BaseException] = []
+        self._boot = [threading.Thread(target=self._boot_step, args=(step,), daemon=True)
+                      for step in ("echo", "proxy", "tls")]
+        for t in self._boot:
+            t.start()
+
+    def _boot_step(self, step: str) -> None:
+        """Started in parallel at connect(): the echo process, the proxy (with an empty
+        configuration) and the TLS library all take tens of milliseconds to come up."""
+        try:
+            if step == "echo":
+                self.fleet.start()
+            elif step == "proxy":
+                from .ir import IR
+                self._driver.apply(IR(), Binding(admin_port=self._admin_port))
+            else:
+                from . import certs  # noqa: F401 - loading cryptography is the slow part
+        except BaseException as exc:  # noqa: BLE001 - re-raised by the first apply
+            self._boot_errors.append(exc)
+
+    def _join_boot(self) -> None:
+        if self._boot:
+            for t in self._boot:
+                t.join()
+            self._boot = []
+            if self._boot_errors:
+                raise self._boot_errors[0]
 
     # -- programming the data plane -------------------------------------------------------
 
@@ -115,6 +145,7 @@ class Lab(Connection):
         self._sync()
 
     def _sync(self) -> None:
+        self._join_boot()
         router = self.router
         ir = router.ir
         endpoints, upstreams = self._endpoints(ir)
@@ -265,34 +296,78 @@ class Lab(Connection):
             return self._grpc(req, local, host, scheme)
         return self._http(req, local, host, scheme)
 
+    def _ssl_context(self) -> ssl.SSLContext:
+        """One client TLS context per trust set (building one costs milliseconds)."""
+        trust = (str(self._ca.ca_path) if self._ca else None, tuple(sorted(self._trust)))
+        if self._ssl is None or self._ssl[0] != trust:
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # trusts only the lab's own certificates
+            if trust[0]:
+                ctx.load_verify_locations(cafile=trust[0])
+            for cert in trust[1]:  # certificates from Secrets (self-signed in the lab)
+                ctx.load_verify_locations(cafile=cert)
+            self._ssl = (trust, ctx)
+        return self._ssl[1]
+
+    def _connection(self, local: int, scheme: str, sni: str) -> http.client.HTTPConnection:
+        """A keep-alive connection per (port, scheme, SNI) and thread."""
+        pool = getattr(self._pool, "conns", None)
+        if pool is None:
+            pool = self._pool.conns = {}
+        key = (local, scheme, sni)
+        conn = pool.get(key)
+        if conn is None:
+            if scheme == "https":
+                conn = _SNIConnection("127.0.0.1", local, sni, context=self._ssl_context(), timeout=10)
+            else:
+                conn = http.client.HTTPConnection("127.0.0.1", local, timeout=10)
+            pool[key] = conn
+        return conn
+
     def _http(self, req: dict, local: int, host: str, scheme: str) -> dict:
         method = req.get("method") or "GET"
         path = req.get("path") or "/"
         headers = dict(req.get("headers") or {})
-        if scheme == "https":
-            ctx = ssl.create_default_context(cafile=str(self._ca.ca_path) if self._ca else None)
-            for cert in sorted(self._trust):  # certificates from Secrets (self-signed in the lab)
-                ctx.load_verify_locations(cafile=cert)
-            sni = host.rsplit(":", 1)[0] if not host.startswith("[") else host
-            conn = _SNIConnection("127.0.0.1", local, sni, context=ctx, timeout=10)
-        else:
-            conn = http.client.HTTPConnection("127.0.0.1", local, timeout=10)
-        try:
-            conn.putrequest(method, path, skip_host=True, skip_accept_encoding=True)
-            conn.putheader("Host", host)
-            for k, v in headers.items():
-                conn.putheader(k, v)
-            conn.endheaders()
-            resp = conn.getresponse()
-            raw = resp.read()
-            pairs = resp.getheaders()
-        except ssl.SSLError as exc:
-            return _error_answer(f"TLS handshake failed: {exc.reason or exc}")
-        except (OSError, http.client.HTTPException) as exc:
-            return _error_answer(f"connection failed: {exc}")
-        finally:
+        sni = host.rsplit(":", 1)[0] if not host.startswith("[") else host
+        for attempt in (0, 1):
+            conn = self._connection(local, scheme, sni)
+            reused = conn.sock is not None
+            if not reused:
+                try:
+                    conn.connect()
+                except (OSError, ssl.SSLError) as exc:
+                    self._drop(local, scheme, sni)
+                    what = "TLS handshake failed" if scheme == "https" else "connection failed"
+                    return _error_answer(f"{what}: {getattr(exc, 'reason', None) or exc}")
+            try:
+                conn.putrequest(method, path, skip_host=True, skip_accept_encoding=True)
+                conn.putheader("Host", host)
+                for k, v in headers.items():
+                    conn.putheader(k, v)
+                conn.endheaders()
+                resp = conn.getresponse()
+                raw = resp.read()
+                pairs = resp.getheaders()
+                if resp.will_close:
+                    conn.close()
+                return self._answer(resp.status, pairs, raw)
+            except ssl.SSLError as exc:
+                self._drop(local, scheme, sni)
+                return _error_answer(f"TLS handshake failed: {exc.reason or exc}")
+            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError,
+                    http.client.CannotSendRequest, http.client.ResponseNotReady) as exc:
+                self._drop(local, scheme, sni)
+                if reused and attempt == 0:
+                    continue  # the proxy closed an idle keep-alive connection: once more
+                return _error_answer(f"connection failed: {exc}")
+            except (OSError, http.client.HTTPException) as exc:
+                self._drop(local, scheme, sni)
+                return _error_answer(f"connection failed: {exc}")
+        return _error_answer("connection failed")  # pragma: no cover
+
+    def _drop(self, local: int, scheme: str, sni: str) -> None:
+        conn = getattr(self._pool, "conns", {}).pop((local, scheme, sni), None)
+        if conn is not None:
             conn.close()
-        return self._answer(resp.status, pairs, raw)
 
     def _answer(self, status: int, pairs: list[tuple[str, str]], raw: bytes) -> dict:
         out: dict[str, str] = {}
@@ -347,7 +422,9 @@ class Lab(Connection):
     def _l4(self, req: dict, scheme: str, local: int, host: str) -> dict:
         data = (req.get("data") or "hello").encode() if isinstance(req.get("data", "hello"), str) else b"hello"
         try:
-            if scheme == "udp":
+            if scheme == "tls":
+                body = _tls_passthrough_probe(local, _client_hello(host.rsplit(":", 1)[0]))
+            elif scheme == "udp":
                 body = udp_request(f"127.0.0.1:{local}", data)
             else:
                 replies = tcp_request(f"127.0.0.1:{local}", data)
@@ -357,7 +434,7 @@ class Lab(Connection):
         if not isinstance(body, dict):
             return _error_answer("no answer from the backend")
         backend = {"namespace": body.get("namespace"), "name": body.get("service"), "port": body.get("port")}
-        return {"status": None, "backend": backend, "request": None, "headers": {}, "location": None,
+        return {"status": 200, "backend": backend, "request": None, "headers": {}, "location": None,
                 "mirrored_to": [], "route": None, "rule": None}
 
     # -- what the data plane can do -----------------------------------------------------
@@ -369,6 +446,8 @@ class Lab(Connection):
 
     def close(self) -> None:
         """Stop the proxy and the echo backends and remove the lab's files."""
+        for t in self._boot:
+            t.join()
         self._finalizer()
 
     @property
@@ -390,6 +469,42 @@ class _SNIConnection(http.client.HTTPSConnection):
     def connect(self) -> None:
         sock = socket.create_connection((self.host, self.port), self.timeout)
         self.sock = self._context.wrap_socket(sock, server_hostname=self._sni)
+
+
+def _client_hello(sni: str) -> bytes:
+    """The first bytes a TLS client sends (a ClientHello carrying ``sni``).
+
+    Enough for a TLS-passthrough listener: the proxy reads the SNI and forwards the
+    encrypted stream untouched; the echo backend (a TCP echo, not a TLS server) reports who
+    it is and what it received, which proves where the connection went."""
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
+    tls = ctx.wrap_bio(incoming, outgoing, server_hostname=sni)
+    try:
+        tls.do_handshake()
+    except ssl.SSLWantReadError:
+        pass
+    return outgoing.read()
+
+
+def _tls_passthrough_probe(local: int, hello: bytes, timeout: float = 5.0) -> dict | None:
+    """Send a ClientHello through a TLS-passthrough listener; the echo's first JSON line."""
+    buf = b""
+    with socket.create_connection(("127.0.0.1", local), timeout=timeout) as sock:
+        sock.sendall(hello + b"\n")
+        while b"\n" not in buf:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            buf += chunk
+    line = buf.split(b"\n", 1)[0]
+    if not line.strip():
+        return None
+    try:
+        return json.loads(line.decode("utf-8", "surrogateescape"))
+    except ValueError:
+        return None
 
 
 def _canonical(name: str) -> str:

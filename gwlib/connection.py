@@ -156,6 +156,19 @@ class Connection:
         """Send requests and tabulate the answers (a pandas DataFrame, one row each)."""
         return answers_frame(list(requests), self.send(requests))
 
+    def sample(self, request: dict | None = None, n: int = 100, **fields: Any) -> dict[str, int]:
+        """Send the same request ``n`` times; how many answers came from each backend
+        (``"ns/name"``), or with each status when no backend answered (``"404"``, ``"error"``)."""
+        req = _merge(request, fields)
+        counts: dict[str, int] = {}
+        for _ in range(n):
+            ans = self.request(req)
+            b = ans.get("backend")
+            key = f"{b['namespace']}/{b['name']}" if b else ("error" if ans.get("status") is None
+                                                             else str(ans["status"]))
+            counts[key] = counts.get(key, 0) + 1
+        return dict(sorted(counts.items()))
+
     def split(self, request: dict | None = None, **fields: Any) -> dict[str, float]:
         """The exact traffic split for a request: ``{"ns/name": probability}``."""
         return self.router.split(_merge(request, fields))
@@ -251,7 +264,8 @@ def answers_frame(requests: list[dict], answers: list[dict]):
         backend = a.get("backend")
         target = r.get("path") or ("/{service}/{method}".format(**r["grpc"]) if r.get("grpc") else "")
         rows.append({
-            "method": r.get("method", "GET") if not r.get("grpc") else "gRPC",
+            "method": "gRPC" if r.get("grpc") else (r["scheme"].upper() if r.get("scheme") in ("tcp", "udp", "tls")
+                                                     else r.get("method", "GET")),
             "port": r.get("port", ""), "host": r.get("host", ""), "path": target,
             "headers": ", ".join(f"{k}: {v}" for k, v in (r.get("headers") or {}).items()),
             "status": "" if a.get("status") is None else a["status"],

@@ -239,3 +239,77 @@ def _grant_in_wrong_namespace() -> int:
     text = Path(_routing("61-referencegrant.yaml")).read_text()
     conn.apply(text.replace("namespace: payments", "namespace: shop"))
     return conn.request(_edge("/checkout"))["status"]
+
+
+# --- 04-beyond-http ---------------------------------------------------------------------
+
+def _beyond() -> str:
+    from pathlib import Path
+    return str(Path(__file__).resolve().parent.parent / "data" / "manifests" / "beyond-http")
+
+
+@exercise("04.grpc-unmatched-status", "A gRPC call to grpc.example.com for the service other.Service: "
+          "which gRPC status code does the Gateway answer? (a number)",
+          "the GRPCRoute only matches gwlib.echo.EchoService; an unmatched call is UNIMPLEMENTED.")
+def _grpc_unmatched() -> int:
+    from .connection import ReferenceConnection
+    conn = ReferenceConnection()
+    conn.apply(_beyond())
+    return conn.request(gateway="apps/multi", host="grpc.example.com",
+                        grpc={"service": "other.Service", "method": "Get"})["grpc_status"]
+
+
+@exercise("04.tcp-replica-share", "Which share of TCP connections on port 5432 goes to db-replica? "
+          "(a number between 0 and 1)", "weights are relative: 10 / (90 + 10).",
+          same=lambda given, expected: isinstance(given, (int, float)) and abs(given - expected) < 1e-9)
+def _tcp_share() -> float:
+    from .connection import ReferenceConnection
+    conn = ReferenceConnection()
+    conn.apply(_beyond())
+    return conn.split(gateway="apps/multi", port=5432, scheme="tcp").get("apps/db-replica", 0.0)
+
+
+@exercise("04.passthrough-decrypts", "With a TLS listener in Passthrough mode, does the Gateway decrypt "
+          "the traffic? (True or False)", "Passthrough means the Gateway only reads the SNI.",
+          same=lambda given, expected: given is expected)
+def _passthrough() -> bool:
+    return False
+
+
+# --- 08-linkerd-latency-benchmarks ---
+
+def _close(rel: float = 0.01) -> Callable[[Any, Any], bool]:
+    def same(given: Any, expected: Any) -> bool:
+        try:
+            return abs(float(given) - float(expected)) <= rel * abs(float(expected))
+        except (TypeError, ValueError):
+            return False
+    return same
+
+
+@exercise("08.redux-linkerd-p50", "In Buoyant's 2021 Redux study, what was Linkerd's p50 latency at "
+          "2,000 requests/s, in ms? (a number)",
+          "filter gwlib.latency.published('buoyant-2021-11') by mesh, rps and percentile == 50.",
+          same=_close())
+def _redux_linkerd_p50() -> float:
+    from .latency import published
+    df = published("buoyant-2021-11")
+    return float(df.query("mesh == 'linkerd' and rps == 2000 and percentile == 50")["latency_ms"].item())
+
+
+@exercise("08.closed-loop-study", "Which published study sent load in a closed loop with no rate limit, so "
+          "that its latencies mostly measure saturation? (the study's name, e.g. 'kinvolk-2019')",
+          "look at the loop column of gwlib.latency.studies().")
+def _closed_loop_study() -> str:
+    from .latency import studies
+    s = studies()
+    return str(s.index[s["loop"] == "closed"][0])
+
+
+@exercise("08.merged-p99", "Pool the five runs of gwlib.latency.demo_runs(seed=0): what is the p99 of all "
+          "their requests together, in ms? (within 1 %)",
+          "merge the histograms (gwlib.latency.merge) and read percentile(99): not the mean of the runs' p99s.",
+          same=_close())
+def _merged_p99() -> float:
+    from .latency import demo_runs, merge
+    return merge(demo_runs(seed=0)).percentile(99)

@@ -40,13 +40,16 @@ from .processes import Supervisor, free_port
 
 DATAPLANES = ("envoy", "traefik")
 
-#: Headers a real proxy adds on its own; the answer keeps them (they are what the backend
-#: saw), but comparisons with the reference router leave them out (see gwlib.portability).
+#: Headers a real proxy or client transport adds on its own; the answer keeps them (they are
+#: what the backend saw), but comparisons with the reference router leave them out (see
+#: gwlib.portability).
 PROXY_HEADERS = frozenset(h.lower() for h in (
     "X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host", "X-Forwarded-Port",
     "X-Forwarded-Server", "X-Real-Ip", "X-Request-Id", "X-Envoy-Expected-Rq-Timeout-Ms",
     "X-Envoy-Original-Path", "X-Envoy-Attempt-Count", "X-Envoy-Internal", "Accept-Encoding",
-    "Content-Length", "User-Agent", "Via", "X-Gwlib-Request-Id"))
+    "Content-Length", "User-Agent", "Via", "X-Gwlib-Request-Id",
+    # what any gRPC client sends on its own (HTTP/2 transport, not the caller's metadata)
+    "Content-Type", "Te", "Grpc-Accept-Encoding", "Grpc-Encoding", "Grpc-Timeout"))
 
 
 class LabWarning(UserWarning):
@@ -409,8 +412,13 @@ class Lab(Connection):
         g = req["grpc"]
         method = f"/{g.get('service', '')}/{g.get('method', '')}"
         reply = grpc_request(f"127.0.0.1:{local}", method, metadata=req.get("headers") or {}, authority=host)
+        meta = {str(k).lower(): v for k, v in list(reply.initial_metadata.items()) + list(reply.trailing_metadata.items())} \
+            if isinstance(reply.initial_metadata, dict) else {}
+        rule = meta.get(RULE_HEADER.lower())
         ans = {"status": 200, "backend": None, "request": None, "headers": {}, "location": None,
-               "mirrored_to": [], "route": None, "rule": None, "grpc_status": reply.code}
+               "mirrored_to": [], "route": meta.get(ROUTE_HEADER.lower()),
+               "rule": int(rule) if isinstance(rule, str) and rule.isdigit() else None,
+               "grpc_status": reply.code}
         body = reply.body if isinstance(reply.body, dict) else None
         if body:
             ans["backend"] = {"namespace": body.get("namespace"), "name": body.get("service"), "port": body.get("port")}

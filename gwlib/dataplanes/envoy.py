@@ -130,7 +130,7 @@ from . import ROUTE_HEADER, RULE_HEADER, Binding, Config, Finding
 __all__ = [
     "BOOTSTRAP", "CDS", "LDS", "RDS_DIR", "FINDINGS",
     "EnvoyConfigError", "EnvoyDataPlane", "EnvoyNotFound",
-    "translate", "static_bootstrap", "discovery_file", "file_version",
+    "translate", "static_bootstrap", "discovery_file", "file_version", "features",
 ]
 
 DATAPLANE = "envoy"
@@ -1168,6 +1168,100 @@ def translate(ir: IR, binding: Binding, *, indent: int | None = 2) -> Config:
     8x faster to write and half the size for Envoy to parse; same content and versions).
     """
     return _Translator(ir, binding, indent).run()
+
+
+# =========================================================================== support matrix
+
+#: (feature, supported, note): what the translation above does with each Gateway API feature,
+#: with the Findings (:data:`FINDINGS`) that say so at apply time. Every feature without a
+#: Finding is checked against the reference router by tests/test_dataplane_conformance.py
+#: (the semantics request tables) and tests/test_envoy.py.
+_FEATURES: list[tuple[str, str, str]] = [
+    ("HTTPRoute hostnames (exact, wildcard) and listener isolation", "yes",
+     "one virtual host per hostname that occurs (ignore_port_in_host_matching); each domain's route table is "
+     "the IR's lookup for that host, so listener isolation and fall-through to less specific hostnames hold"),
+    ("Route precedence", "yes", "routes in the IR's order exactly (Envoy is first-match)"),
+    ("Path match Exact / PathPrefix", "yes",
+     "path / path_separated_prefix (element-wise); no path normalisation, no slash merging"),
+    ("Path match RegularExpression", "yes",
+     "safe_regex (RE2, whole path); a pattern with Python-only syntax (lookaround, backreferences, ...) is "
+     "left out: Finding RegularExpression (error)"),
+    ("Method match", "yes",
+     ":method header match; custom and lower-case methods are routed (allow_custom_methods): 'put' matches "
+     "no PUT rule (404), it is not a malformed request (400)"),
+    ("Header match", "yes",
+     "string_match exact / safe_regex, first entry per name; repeated values are matched joined with ',' "
+     "as the reference does; a match on Host is left out (the reference never matches it)"),
+    ("Query parameter match", "yes", "query_parameters string_match on the first value of a repeated parameter"),
+    ("Weighted backendRefs", "yes", "weighted_clusters; Envoy picks at random per request (no exact schedule)"),
+    ("Invalid backendRefs (500 share) / rules answering 500", "yes",
+     "the invalid share goes to cluster gwlib/500, an internal listener answering 500 (gRPC: grpc-status 14); "
+     "rules without a valid backend are direct_response 500"),
+    ("RequestHeaderModifier / ResponseHeaderModifier set, add, remove", "yes",
+     "*_headers_to_add with OVERWRITE_IF_EXISTS_OR_ADD / APPEND_IF_EXISTS_OR_ADD (values joined with ','), "
+     "*_headers_to_remove"),
+    ("RequestHeaderModifier on Host", "no",
+     "header mutations cannot change Host: the operation is left out (use URLRewrite.hostname); "
+     "Finding RequestHeaderModifier.Host"),
+    ("RequestRedirect scheme / hostname / port / path / statusCode", "yes",
+     "redirect with an explicit scheme, host_redirect, port_redirect, path_redirect / prefix_rewrite and "
+     "response_code 301/302/303/307/308; a Host carrying a port is redirected by the internal listener "
+     "gwlib/redirect, which strips it (Envoy would keep it)"),
+    ("RequestRedirect Location host letter case", "approximated",
+     "a Location built from the request's Host keeps the client's letter case (EXAMPLE.com); the reference "
+     "lower-cases it (the same host)"),
+    ("URLRewrite hostname / ReplaceFullPath / ReplacePrefixMatch", "yes",
+     "host_rewrite_literal, regex_rewrite, prefix_rewrite on a path_separated_prefix match"),
+    ("backendRef filters", "approximated",
+     "header modifiers and hostname rewrites per weighted cluster (exact); a per-backend path rewrite is not "
+     "applied when the rule has several backends (weighted_clusters cannot rewrite the path): "
+     "Finding backendRef URLRewrite.path"),
+    ("RequestMirror", "yes",
+     "request_mirror_policies; percentages as a runtime_fraction in millionths (a finer fraction is rounded: "
+     "Finding RequestMirror.fraction), sampled at random"),
+    ("CORS", "yes",
+     "preflights answered by direct_response routes built from gwlib.filters (disallowed origins get a bare "
+     "200); simple requests get their headers from a per-route CorsPolicy"),
+    ("CORS with invalid backends", "approximated",
+     "Envoy's CORS filter also adds Access-Control-* headers to the 500 answers of the invalid backends' "
+     "share: Finding CORS with invalid backends"),
+    ("HTTPRoute timeouts", "yes",
+     "route timeout = request; per_try_timeout = backendRequest (no retries)"),
+    ("ExtensionRef filters", "yes", "the rule answers 500, as the IR decides"),
+    ("GRPCRoute", "yes",
+     "gRPC routes first (grpc: {} match), then a gRPC catch-all answering grpc-status 12; h2c upstreams"),
+    ("TCPRoute", "yes",
+     "tcp_proxy with weighted_clusters; invalid shares go to gwlib/reset (the connection is closed); a TCP "
+     "listener sharing its port with HTTP/TLS listeners is not served: Finding listener protocols (error)"),
+    ("UDPRoute", "yes", "udp_proxy (its matcher API is marked work-in-progress by Envoy, but works)"),
+    ("UDPRoute invalid backendRefs", "approximated",
+     "udp_proxy cannot drop a share of sessions: an invalid backend's share goes to the valid backends; "
+     "Finding UDPRoute invalid backend"),
+    ("TLSRoute Passthrough / Terminate", "yes",
+     "tls_inspector and one filter chain per SNI name; passthrough chains tcp_proxy the stream untouched"),
+    ("HTTPS listeners (TLS termination, SNI)", "yes",
+     "per-SNI filter chains with the listener's certificate and their own route config; a certificate the "
+     "binding cannot provide leaves that listener unserved: Finding TLS certificate (error)"),
+    ("Lab binding (local ports, echo endpoints)", "yes",
+     "a Gateway port or Service port the lab did not bind is not served: Findings Gateway port / "
+     "Service upstream (error; the lab always binds them)"),
+    ("X-Gwlib-Route / X-Gwlib-Rule response headers", "yes",
+     "for HTTP and gRPC answers; TCP/UDP/TLS passthrough have no HTTP response to carry them"),
+    ("Headers added by the proxy", "yes",
+     "no server header, x-request-id or x-envoy-* headers; x-forwarded-proto is added (left out of "
+     "comparisons, like every proxy header)"),
+    ("Live reconfiguration", "yes",
+     "routes and weights change by RDS file swaps (milliseconds, keep-alive connections kept); LDS changes "
+     "only when Gateway ports or TLS chains change, and then an open connection keeps the old listener "
+     "until it closes (Envoy drains it)"),
+]
+
+
+def features() -> list[dict]:
+    """The support matrix of the Envoy driver: ``[{"feature", "supported", "note"}]``,
+    ``supported`` one of ``"yes"``, ``"approximated"``, ``"no"`` (same shape as
+    :func:`gwlib.dataplanes.traefik.features`; ``gwlib lab features`` prints both)."""
+    return [{"feature": f, "supported": s, "note": n} for f, s, n in _FEATURES]
 
 
 def static_bootstrap(config: Config | dict[str, str]) -> dict:

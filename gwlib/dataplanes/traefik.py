@@ -28,7 +28,8 @@ How the IR is laid onto Traefik
   regular expressions are anchored (``^(?:re)$``) because Traefik's are unanchored.
 * **Filters → middlewares**, in filter order: ``headers`` (set / "" = remove; ``add`` is
   approximated by set), ``redirectRegex`` with the exact ``Location`` that
-  :func:`gwlib.filters.redirect` computes, ``replacePath`` / ``replacePathRegex`` (+ removal
+  :func:`gwlib.filters.redirect` computes (after an ``addPrefix`` marker that the regex
+  consumes, so that a redirect to the same URL still redirects), ``replacePath`` / ``replacePathRegex`` (+ removal
   of the ``X-Replaced-Path`` header Traefik adds) and ``headers.customRequestHeaders.Host``
   for URLRewrite, ``headers`` CORS options for CORS (with helper routers so that only allowed
   origins get CORS headers and disallowed preflights get a bare 200, as
@@ -40,11 +41,15 @@ How the IR is laid onto Traefik
   ``gwlib-500`` that forwards to the admin entryPoint (Host ``127.0.0.1``) whose catch-all
   router answers through an ``errors`` middleware that rewrites the 503 of an empty
   load balancer to exactly 500; a rule that answers 500 as a whole uses that middleware
-  directly. gRPC rules answer 503 instead (an empty load balancer), which a gRPC client reads
-  as UNAVAILABLE (14), the reference router's answer.
+  directly. A gRPC rule that answers as a whole turns that 503 into a trailers-only gRPC
+  reply (HTTP 200, ``grpc-status: 14``); a gRPC share of a split answers 503, which a gRPC
+  client also reads as UNAVAILABLE (14), the reference router's answer.
 * **L4**: TCP routers ``HostSNI(`*`)`` and UDP routers to weighted services; TLSRoutes as
   TCP routers on ``HostSNI``/``HostSNIRegexp`` with ``tls.passthrough`` (or TLS termination);
-  an invalid share is an empty load balancer (the connection is closed).
+  an invalid share is an empty load balancer (the connection is closed), and a TCP listener
+  without routes gets a catch-all TCP router to one.
+* **Scalars**: strings that Go's YAML 1.2 reader would take for numbers or timestamps
+  (``077225250917``, ``1e5``, ``0o17``) are quoted; PyYAML (YAML 1.1) would leave them plain.
 * **TLS**: certificates of HTTPS/TLS listeners (``binding.certificates``) go to the
   dynamic ``tls.certificates`` store; Traefik picks them by SNI.
 
@@ -106,11 +111,16 @@ THROTTLE = "0s"
 #: gRPC calls (not gRPC-Web): ``application/grpc``, ``application/grpc+proto``, ``...;charset``.
 GRPC_CONTENT_TYPE = "^application/grpc($|[+;])"
 _ERROR_MW = "gwlib-error-500"
+_GRPC_ERROR_MW = "gwlib-grpc-error-200"      # the 503 of an empty load balancer -> 200, no body
+_GRPC_STATUS_MW = "gwlib-grpc-unavailable"   # ... with grpc-status 14: a trailers-only reply
 _EMPTY_SVC = "gwlib-empty"            # empty load balancer: 503 (gRPC: UNAVAILABLE)
+_TCP_EMPTY_SVC = "gwlib-tcp-empty"    # empty TCP load balancer: the connection is closed
 _HOP_500_SVC = "gwlib-500"            # forwards to the admin entryPoint, which answers 500
 _NOOP_SVC = "noop@internal"           # never reached (redirects and preflights answer first)
 _PING_SVC = "ping@internal"           # answers 200 "OK"
 _NO_REPLACED_PATH = "gwlib-drop-x-replaced-path"
+_REDIRECT_MARK = "/.gwlib-redirect"     # see _redirect_mws: makes every redirect change the URL
+_REDIRECT_MARK_MW = "gwlib-redirect-mark"
 _VERSION_MW = "gwlib-config-version"
 
 
@@ -378,6 +388,18 @@ class _Translator:
             "status": ["503"], "statusRewrites": {"503": 500}, "service": _PING_SVC, "query": "/ping"}})
         return _ERROR_MW
 
+    def grpc_unavailable_mws(self) -> list[str]:
+        """A gRPC rule that answers as a whole with an error: a gRPC "trailers-only" reply
+        (HTTP 200, ``grpc-status: 14`` UNAVAILABLE, no body) built from the 503 of the empty
+        load balancer. A bare 503 is also read as UNAVAILABLE by gRPC clients, but they drop
+        the response metadata of a non-200 answer (the route and rule headers among it)."""
+        self.middlewares.setdefault(_GRPC_STATUS_MW, {"headers": {"customResponseHeaders": {
+            "Content-Type": "application/grpc", "Grpc-Status": "14",
+            "Grpc-Message": "no valid backendRef"}}})
+        self.middlewares.setdefault(_GRPC_ERROR_MW, {"errors": {
+            "status": ["503"], "statusRewrites": {"503": 200}, "service": _NOOP_SVC, "query": "/"}})
+        return [_GRPC_STATUS_MW, _GRPC_ERROR_MW]
+
     def share_500(self, grpc: bool, route: str, rule: int) -> str:
         if grpc:
             return self.empty_service()
@@ -471,6 +493,12 @@ class _Translator:
             elif lis.protocol == "TCP":
                 if lis.l4:
                     tcp_routers.append(self._tcp_router(ep, lis.l4[0]))
+        if not tcp_routers and not http_routers and all(l.protocol == "TCP" for l in listeners):
+            # A TCP listener without routes closes connections (the reference: "connection
+            # reset"). Without a TCP router Traefik would serve HTTP there and hold a raw
+            # TCP client until its read timeout.
+            self.tcp_services.setdefault(_TCP_EMPTY_SVC, {"loadBalancer": {"servers": []}})
+            tcp_routers.append(("no-route", {"entryPoints": [ep], "rule": "HostSNI(`*`)", "service": _TCP_EMPTY_SVC}))
         n = len(http_routers)
         for rank, (suffix, router, origin) in enumerate(http_routers):
             name = f"{ep}-{rank + 1:04d}-{suffix}"
@@ -598,7 +626,8 @@ class _Translator:
 
         if act.error_status is not None:
             if grpc:
-                out.append((tag, {**base, "middlewares": [rid], "service": self.empty_service()}))
+                out.append((tag, {**base, "middlewares": [rid] + self.grpc_unavailable_mws(),
+                                  "service": self.empty_service()}))
             else:
                 out.append((tag, {**base, "middlewares": [rid, self.error_mw()], "service": self.empty_service()}))
             return out
@@ -752,7 +781,12 @@ class _Translator:
         if F.WELL_KNOWN_PORTS.get(scheme) != port:
             authority += f":{port}"
         prefix = f"{scheme}://{authority}"
-        head = r"^[a-z]+://(?P<host>\[[^\]]*\]|[^:/?#]*)(?::[0-9]*)?"
+        # Traefik's redirect middlewares pass the request on, unredirected, when the new URL
+        # equals the old one (a redirect that only changes the status code, or http -> http
+        # on the same host and port). A RequestRedirect always redirects, so the path first
+        # gets a marker prefix (addPrefix) that every regex below consumes: the URL always
+        # changes, and the Location is still exactly the computed one.
+        head = r"^[a-z]+://(?P<host>\[[^\]]*\]|[^:/?#]*)(?::[0-9]*)?" + _quote_meta(_REDIRECT_MARK)
         pm = r.get("path") or {}
         kind = pm.get("type")
         pairs: list[tuple[str, str]] = []
@@ -779,7 +813,7 @@ class _Translator:
                               prefix + _repl_literal(rep) + "${rest}${query}"))
         else:
             pairs.append((head + r"(?P<rest>.*)$", prefix + "${rest}"))
-        out = []
+        out = [self.mw(_REDIRECT_MARK_MW, {"addPrefix": {"prefix": _REDIRECT_MARK}})]
         rkey = _route_id(e.kind, e.route)
         ep_tag = _safe(lis.gateway.replace("/", "_"), lis.port)
         for i, (regex, repl) in enumerate(pairs):
@@ -976,6 +1010,31 @@ class _Dumper(getattr(yaml, "CSafeDumper", yaml.SafeDumper)):  # libyaml when pr
         return True
 
 
+# PyYAML writes YAML 1.1, Traefik reads YAML 1.2 (Go's yaml.v3): a plain scalar such as
+# ``077225250917`` (a config version), ``08``, ``1e5`` or ``0o17`` (header values) is a
+# string to PyYAML, so it is written unquoted, and a number to Traefik, which then uses
+# ``77225250917``, ``8``, ``100000``, ``15``. Strings Go would read as a number or a
+# timestamp are therefore always quoted.
+_GO_INT = re.compile(r"[-+]?(?:0[xX][0-9a-fA-F]+|0[oO]?[0-7]+|0[bB][01]+|[0-9]+)")
+_GO_FLOAT = re.compile(r"[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN)")
+_GO_TIMESTAMP = re.compile(r"[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}(?:[Tt ].*)?")
+
+
+def _go_reads_as_non_string(s: str) -> bool:
+    if not s or s[0] not in "0123456789+-.":
+        return False
+    plain = s.replace("_", "")
+    return bool(_GO_INT.fullmatch(plain) or _GO_FLOAT.fullmatch(plain) or _GO_TIMESTAMP.fullmatch(s))
+
+
+def _represent_str(dumper: yaml.SafeDumper, data: str) -> yaml.Node:
+    style = "'" if _go_reads_as_non_string(data) else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", data, style=style)
+
+
+_Dumper.add_representer(str, _represent_str)
+
+
 def _dump(doc: dict) -> str:
     return yaml.dump(doc, Dumper=_Dumper, sort_keys=False, default_flow_style=False, allow_unicode=True,
                      width=100000)
@@ -1017,7 +1076,11 @@ _FEATURES: list[tuple[str, str, str]] = [
      "weighted service; Traefik's WRR is a deterministic EDF schedule (exact proportions, not random)"),
     ("Invalid backendRefs (500 share) / rules answering 500", "yes",
      "a weighted child that forwards to gwlib's admin entryPoint, answered by an errors middleware "
-     "(statusRewrites 503 -> 500); gRPC rules answer 503 (grpc-status UNAVAILABLE)"),
+     "(statusRewrites 503 -> 500); a gRPC rule without a valid backend answers a trailers-only gRPC reply "
+     "(HTTP 200, grpc-status 14 UNAVAILABLE) built from the 503 of an empty load balancer"),
+    ("gRPC invalid share of a split", "approximated",
+     "the invalid backends' share of a weighted gRPC rule answers HTTP 503, which gRPC clients read as "
+     "UNAVAILABLE (14) like the reference, but without response metadata (route and rule headers)"),
     ("Response headers of the 500 share", "approximated",
      "ResponseHeaderModifier/CORS headers of the rule are also added to the 500 answers of a partial split"),
     ("RequestHeaderModifier / ResponseHeaderModifier set, remove", "yes",
@@ -1025,7 +1088,12 @@ _FEATURES: list[tuple[str, str, str]] = [
     ("RequestHeaderModifier / ResponseHeaderModifier add", "approximated",
      "no append in the file provider: applied as set (existing values are replaced); Finding at apply"),
     ("RequestRedirect scheme / hostname / port / path", "yes",
-     "redirectRegex producing the exact Location of gwlib.filters.redirect (the Host header's case is kept)"),
+     "redirectRegex producing the exact Location of gwlib.filters.redirect; an addPrefix marker first makes "
+     "every redirect change the URL (Traefik passes a request on, unredirected, when the new URL equals the "
+     "old one: a redirect that only sets statusCode, or http -> http on the same host and port)"),
+    ("RequestRedirect Location host letter case", "approximated",
+     "a Location built from the request's Host keeps the client's letter case (EXAMPLE.com); the reference "
+     "lower-cases it (the same host)"),
     ("RequestRedirect statusCode 301 / 302", "approximated",
      "exact for GET; other methods get 308 / 307 (Traefik chooses the code by method); Finding at apply"),
     ("RequestRedirect statusCode 303 / 307 / 308", "no",
@@ -1050,7 +1118,9 @@ _FEATURES: list[tuple[str, str, str]] = [
     ("GRPCRoute", "yes",
      "HTTP routers on the same entryPoints; method -> Path/PathRegexp; calls told apart by "
      "Content-Type application/grpc*; h2c upstreams"),
-    ("TCPRoute", "yes", "TCP router HostSNI(`*`) and weighted TCP service; invalid shares close the connection"),
+    ("TCPRoute", "yes",
+     "TCP router HostSNI(`*`) and weighted TCP service; invalid shares close the connection, and so does a TCP "
+     "listener without routes (a catch-all router to an empty service; else Traefik would speak HTTP there)"),
     ("UDPRoute", "yes", "UDP router and weighted UDP service; invalid shares drop the datagrams"),
     ("TLSRoute Passthrough / Terminate", "yes", "TCP routers on HostSNI/HostSNIRegexp with tls.passthrough or TLS"),
     ("HTTPS listeners (TLS termination, SNI)", "yes",

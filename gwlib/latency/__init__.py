@@ -39,9 +39,16 @@ if TYPE_CHECKING:  # pragma: no cover
 
 # matplotlib is imported only when a plot is asked for (gwlib.traffic imports this package)
 _LAZY = {"plot_spectrum": "plots", "plot_rate_bars": "plots", "coordinated_omission": "demo", "CODemo": "demo"}
+# the hop-overhead benchmark pulls in the lab's data planes: only when asked for
+_SUBMODULES = ("hops",)
 
 
 def __getattr__(name: str) -> Any:
+    if name in _SUBMODULES:
+        import importlib
+        module = importlib.import_module(f"{__name__}.{name}")
+        globals()[name] = module
+        return module
     mod = _LAZY.get(name)
     if mod is None:
         raise AttributeError(f"module 'gwlib.latency' has no attribute {name!r}")
@@ -54,6 +61,6 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "CODemo", "Histogram", "ParseError", "Result", "SCHEMA", "TOOLS", "aggregations", "coordinated_omission",
-    "demo_runs", "detect", "frame", "load", "merge", "overhead", "overhead_table", "percentile_ci",
+    "demo_runs", "detect", "frame", "hops", "load", "merge", "overhead", "overhead_table", "percentile_ci",
     "plot_rate_bars", "plot_spectrum", "published", "resources", "side_by_side", "studies",
 ]

@@ -35,8 +35,9 @@ How the controller decides (Gateway API v1.6.1; see ``shared/reference/gateway-a
   namespace, ``NoMatchingListenerHostname`` when no hostname intersects) and
   ``ResolvedRefs`` (``InvalidKind``, ``RefNotPermitted``, ``BackendNotFound``, first
   failing reference wins, every failing reference is named in the message).
-  parentRefs of kind Service (GAMMA, mesh) are recorded in ``RouteState.mesh_parents`` and
-  get no attachment here: the mesh issue implements them.
+  parentRefs of kind Service (GAMMA, mesh; group ``""``, or ``core`` as Linkerd writes it)
+  are recorded in ``RouteState.mesh_parents`` and reconciled as a mesh controller does
+  (:func:`_reconcile_mesh`, below).
 * Rules with values gwlib cannot implement (unknown enum values, invalid regular
   expressions: ``UnsupportedValue``; RequestRedirect with URLRewrite:
   ``IncompatibleFilters``) are dropped: ``PartiallyInvalid`` True ("Dropped Rule ...") when
@@ -46,6 +47,33 @@ How the controller decides (Gateway API v1.6.1; see ``shared/reference/gateway-a
   every accepted Gateway is given the address ``127.0.0.1`` (the lab binds only loopback).
   ``Accepted`` is ``ListenersNotValid`` (True when some listeners are valid, False when
   none is). The experimental Gateway-level ``ResolvedRefs`` condition is not written.
+
+GAMMA (Service parents), as Gateway API v1.6.1 (shared_types.go ParentReference) and
+GEP-1294 "xRoutes Mesh Binding" (formerly GEP-1426) say, and as Linkerd's policy controller
+writes status (``controllerName: linkerd.io/policy-controller``, :data:`MESH_CONTROLLER_NAME`):
+
+* Only HTTPRoute and GRPCRoute are reconciled as mesh routes (gwlib's mesh is L7); a
+  TCP/TLS/UDP route with a Service parent gets no status entry (no gwlib controller owns it).
+* The parent Service must exist and have a cluster IP: missing, headless (``clusterIP:
+  None``) and ``ExternalName`` Services are ``Accepted=False/NoMatchingParent`` (GEP-1294
+  "Allowed service types"; Linkerd's message "parent service must have a ClusterIP").
+* ``port`` selects that Service port, ``sectionName`` the port of that name; both set, both
+  must match one port; neither, every port of the Service (GEP-1294 "Ports"). No port
+  selected: ``NoMatchingParent``. One :class:`Attachment` per accepted Service port, with
+  ``gateway_key`` = the Service, ``listener`` None and ``hostnames`` ``["*"]`` (mesh routes
+  infer nothing from ``hostnames``, GEP-1294 "hostnames field").
+* A route in the Service's namespace is a *producer* route (for every meshed client); in
+  another namespace a *consumer* route (only for clients in the route's namespace).
+* Route types on one Service port: GRPCRoute wins over HTTPRoute (GEP-1294 "Route types");
+  the HTTPRoute loses that port, and is ``Accepted=False/RouteReasonConflicted`` (Linkerd's
+  reason) when it loses every port. Choice: types conflict only within one group of routes
+  (the producer routes, or one namespace's consumer routes), since GEP-1294 never merges
+  routes across groups; a consumer route in one namespace cannot reject a producer route.
+* backendRefs of mesh routes need no ReferenceGrant (GEP-1294 "Namespace boundaries":
+  "Routes of either type can send traffic to backendRefs in any namespace ... without a
+  ReferenceGrant"): ``ResolvedRefs`` of a mesh parent is computed without grants
+  (:attr:`RouteState.mesh_backends`); a route that also has Gateway parents keeps the
+  grant rules for those.
 
 Choices where the spec is silent: a Secret is a valid certificate when it is of type
 ``kubernetes.io/tls`` (or has no type) and ``tls.crt``/``tls.key`` hold PEM armour (the
@@ -199,6 +227,13 @@ class RouteState:
     dropped_reasons: dict[int, str] = field(default_factory=dict)
     # GAMMA hook: [(parent_index, "ns/service", port or None)] — parentRefs of kind Service
     mesh_parents: list[tuple[int, str, int | None]] = field(default_factory=list)
+    # GAMMA: backend checks for the mesh (no ReferenceGrant needed), shaped like backends,
+    # mirrors and backend_mirrors; filled for routes with mesh parents
+    mesh_backends: list[list[BackendCheck]] = field(default_factory=list)
+    mesh_mirrors: dict[tuple[int, int], BackendCheck] = field(default_factory=dict)
+    mesh_backend_mirrors: dict[tuple[int, int, int], BackendCheck] = field(default_factory=dict)
+    # GAMMA: parent_index -> Service ports the route is attached to (accepted ones only)
+    mesh_ports: dict[int, list[int]] = field(default_factory=dict)
 
     @property
     def namespace(self) -> str:
@@ -279,6 +314,13 @@ class ControllerResult:
 
 #: controllerName values gwlib implements (design §4.1).
 CONTROLLER_NAMES = ("gwlib.dev/gateway-controller", "traefik.io/gateway-controller")
+#: controllerName written into status.parents of mesh (Service) parents: gwlib's mesh stands
+#: in for Linkerd, and this is what Linkerd's policy controller writes.
+MESH_CONTROLLER_NAME = "linkerd.io/policy-controller"
+#: Parent groups that name a core Service: "" (Gateway API) and "core" (Linkerd's docs).
+SERVICE_GROUPS = ("", "core")
+#: Route kinds gwlib reconciles as mesh routes.
+MESH_KINDS = ("HTTPRoute", "GRPCRoute")
 
 
 # --------------------------------------------------------------------------- helpers
@@ -677,7 +719,8 @@ def _reconcile_gateway(doc: dict, cls: ClassState, world: _World) -> GatewayStat
 
 # --------------------------------------------------------------------------- routes
 
-def _check_backend(ref: dict, route_kind: str, route_ns: str, world: _World) -> BackendCheck:
+def _check_backend(ref: dict, route_kind: str, route_ns: str, world: _World,
+                   grants: bool = True) -> BackendCheck:
     group = ref.get("group") or ""
     kind = ref.get("kind") or "Service"
     name = ref.get("name") or ""
@@ -694,7 +737,7 @@ def _check_backend(ref: dict, route_kind: str, route_ns: str, world: _World) -> 
     shown = f"{group + '/' if group else ''}{kind} {ns}/{name}"
     if group != "" or kind != "Service":
         return fail("InvalidKind", f"{shown}: only core Services are supported as backends")
-    if ns != route_ns and not world.granted(GATEWAY_GROUP, route_kind, route_ns, "", "Service", ns, name):
+    if grants and ns != route_ns and not world.granted(GATEWAY_GROUP, route_kind, route_ns, "", "Service", ns, name):
         return fail("RefNotPermitted", f"Service {ns}/{name} is in another namespace and no ReferenceGrant "
                                        f"in {ns} allows {route_kind}s from {route_ns} to use it")
     svc = world.services.get(f"{ns}/{name}")
@@ -798,6 +841,57 @@ def _kind_allowed(l: ListenerState, kind: str) -> bool:
     return any(k.get("kind") == kind and k.get("group") == GATEWAY_GROUP for k in l.supported_kinds)
 
 
+def _references(spec: dict, kind: str, rns: str, world: _World, gen: int, grants: bool = True):
+    """(backends, mirrors, backend_mirrors, ResolvedRefs condition) of a route's spec.
+
+    ``grants`` False checks references as a mesh does (no ReferenceGrant needed)."""
+    backends: list[list[BackendCheck]] = []
+    mirrors: dict[tuple[int, int], BackendCheck] = {}
+    backend_mirrors: dict[tuple[int, int, int], BackendCheck] = {}
+    ref_failures: list[BackendCheck] = []
+    unsupported_filters: list[str] = []
+    for ri, rule in enumerate(spec.get("rules") or []):
+        checks = [_check_backend(ref, kind, rns, world, grants) for ref in rule.get("backendRefs") or []]
+        backends.append(checks)
+        ref_failures += [c for c in checks if not c.valid]
+        for fi, flt in enumerate(rule.get("filters") or []):
+            if flt.get("type") == "RequestMirror":
+                mc = _check_backend((flt.get("requestMirror") or {}).get("backendRef") or {}, kind, rns, world,
+                                    grants)
+                mc.weight = 1
+                mirrors[(ri, fi)] = mc
+                if not mc.valid:
+                    ref_failures.append(mc)
+            elif flt.get("type") == "ExtensionRef":
+                ext = flt.get("extensionRef") or {}
+                unsupported_filters.append(
+                    f"rules[{ri}].filters[{fi}]: extensionRef {ext.get('group', '')}/{ext.get('kind', '')} "
+                    f"{ext.get('name', '')} is not a filter gwlib implements")
+        for bi, ref in enumerate(rule.get("backendRefs") or []):
+            for fi, flt in enumerate(ref.get("filters") or []):
+                if flt.get("type") == "RequestMirror":
+                    mc = _check_backend((flt.get("requestMirror") or {}).get("backendRef") or {}, kind, rns,
+                                        world, grants)
+                    mc.weight = 1
+                    backend_mirrors[(ri, bi, fi)] = mc
+                    if not mc.valid:
+                        ref_failures.append(mc)
+                elif flt.get("type") == "ExtensionRef":
+                    ext = flt.get("extensionRef") or {}
+                    unsupported_filters.append(
+                        f"rules[{ri}].backendRefs[{bi}].filters[{fi}]: extensionRef "
+                        f"{ext.get('group', '')}/{ext.get('kind', '')} {ext.get('name', '')} is not a filter gwlib implements")
+
+    if ref_failures:
+        resolved = Condition("ResolvedRefs", "False", ref_failures[0].reason,
+                             "; ".join(dict.fromkeys(c.message for c in ref_failures)), gen)
+    elif unsupported_filters:
+        resolved = Condition("ResolvedRefs", "False", "InvalidKind", "; ".join(unsupported_filters), gen)
+    else:
+        resolved = Condition("ResolvedRefs", "True", "ResolvedRefs", "All references are resolved", gen)
+    return backends, mirrors, backend_mirrors, resolved
+
+
 def _reconcile_route(doc: dict, gateways: dict[str, GatewayState], world: _World) -> RouteState:
     from . import matching
 
@@ -809,48 +903,11 @@ def _reconcile_route(doc: dict, gateways: dict[str, GatewayState], world: _World
                     created=parse_timestamp((doc.get("metadata") or {}).get("creationTimestamp")))
 
     # --- references (independent of the parents)
-    ref_failures: list[BackendCheck] = []
-    unsupported_filters: list[str] = []
+    rs.backends, rs.mirrors, rs.backend_mirrors, resolved = _references(spec, kind, rns, world, gen)
     for ri, rule in enumerate(spec.get("rules") or []):
-        checks = [_check_backend(ref, kind, rns, world) for ref in rule.get("backendRefs") or []]
-        rs.backends.append(checks)
-        ref_failures += [c for c in checks if not c.valid]
-        for fi, flt in enumerate(rule.get("filters") or []):
-            if flt.get("type") == "RequestMirror":
-                mc = _check_backend((flt.get("requestMirror") or {}).get("backendRef") or {}, kind, rns, world)
-                mc.weight = 1
-                rs.mirrors[(ri, fi)] = mc
-                if not mc.valid:
-                    ref_failures.append(mc)
-            elif flt.get("type") == "ExtensionRef":
-                ext = flt.get("extensionRef") or {}
-                unsupported_filters.append(
-                    f"rules[{ri}].filters[{fi}]: extensionRef {ext.get('group', '')}/{ext.get('kind', '')} "
-                    f"{ext.get('name', '')} is not a filter gwlib implements")
-        for bi, ref in enumerate(rule.get("backendRefs") or []):
-            for fi, flt in enumerate(ref.get("filters") or []):
-                if flt.get("type") == "RequestMirror":
-                    mc = _check_backend((flt.get("requestMirror") or {}).get("backendRef") or {}, kind, rns, world)
-                    mc.weight = 1
-                    rs.backend_mirrors[(ri, bi, fi)] = mc
-                    if not mc.valid:
-                        ref_failures.append(mc)
-                elif flt.get("type") == "ExtensionRef":
-                    ext = flt.get("extensionRef") or {}
-                    unsupported_filters.append(
-                        f"rules[{ri}].backendRefs[{bi}].filters[{fi}]: extensionRef "
-                        f"{ext.get('group', '')}/{ext.get('kind', '')} {ext.get('name', '')} is not a filter gwlib implements")
         why = _rule_problem(kind, rule)
         if why:
             rs.dropped_reasons[ri], rs.dropped_rules[ri] = why
-
-    if ref_failures:
-        resolved = Condition("ResolvedRefs", "False", ref_failures[0].reason,
-                             "; ".join(dict.fromkeys(c.message for c in ref_failures)), gen)
-    elif unsupported_filters:
-        resolved = Condition("ResolvedRefs", "False", "InvalidKind", "; ".join(unsupported_filters), gen)
-    else:
-        resolved = Condition("ResolvedRefs", "True", "ResolvedRefs", "All references are resolved", gen)
 
     n_rules = len(spec.get("rules") or [])
     all_dropped = n_rules > 0 and len(rs.dropped_rules) == n_rules
@@ -865,8 +922,8 @@ def _reconcile_route(doc: dict, gateways: dict[str, GatewayState], world: _World
         pname = ref.get("name") or ""
         section = ref.get("sectionName")
         port = ref.get("port")
-        if pkind == "Service" and pgroup == "":
-            # GAMMA (mesh) parent: implemented by the mesh issue. Recorded, not attached.
+        if pkind == "Service" and pgroup in SERVICE_GROUPS:
+            # GAMMA (mesh) parent: reconciled by _reconcile_mesh once every route is known
             rs.mesh_parents.append((pi, f"{pns}/{pname}", port))
             continue
         if pkind != "Gateway" or pgroup != GATEWAY_GROUP:
@@ -930,6 +987,125 @@ def _reconcile_route(doc: dict, gateways: dict[str, GatewayState], world: _World
     return rs
 
 
+# --------------------------------------------------------------------------- mesh (GAMMA)
+
+def _service_parent_problem(svc: dict | None, key: str) -> str | None:
+    """Why a Service cannot be a mesh parent (GEP-1294 "Allowed service types"), or None."""
+    if svc is None:
+        return f"Service {key} not found"
+    sspec = svc.get("spec") or {}
+    if sspec.get("type") == "ExternalName":
+        return f"Service {key} is of type ExternalName: it has no cluster IP and cannot be a parent"
+    if sspec.get("clusterIP") == "None":
+        return f"Service {key} is headless: parent service must have a ClusterIP"
+    return None
+
+
+def _reconcile_mesh(routes: list[RouteState], world: _World) -> None:
+    """Attachment and status of every Service (mesh) parent, as a mesh controller writes it.
+
+    Two passes: first each (route, Service parent) is checked on its own (Service exists
+    and has a cluster IP; ``port``/``sectionName`` select Service ports; rules valid); then
+    route types are resolved per Service port and group of routes (GRPCRoute wins over
+    HTTPRoute, GEP-1294 "Route types")."""
+    # pass 1: candidate ports per (route, parent)
+    candidates: dict[tuple[int, int], list[int]] = {}      # (route idx, parent idx) -> ports
+    verdicts: dict[tuple[int, int], Condition] = {}        # a final Accepted=False
+    resolved_of: dict[int, Condition] = {}
+    for ri, rs in enumerate(routes):
+        if not rs.mesh_parents or rs.kind not in MESH_KINDS:
+            continue
+        rns = rs.namespace
+        gen = rs.generation
+        rs.mesh_backends, rs.mesh_mirrors, rs.mesh_backend_mirrors, resolved_of[ri] = _references(
+            rs.spec, rs.kind, rns, world, gen, grants=False)
+        refs = rs.spec.get("parentRefs") or []
+        n_rules = len(rs.spec.get("rules") or [])
+        all_dropped = n_rules > 0 and len(rs.dropped_rules) == n_rules
+        for pi, svc_key, port in rs.mesh_parents:
+            rs.parent_controllers[pi] = MESH_CONTROLLER_NAME
+            section = refs[pi].get("sectionName")
+            svc = world.services.get(svc_key)
+            why = _service_parent_problem(svc, svc_key)
+            if why:
+                verdicts[(ri, pi)] = Condition("Accepted", "False", "NoMatchingParent", why, gen)
+                continue
+            sports = (svc.get("spec") or {}).get("ports") or []
+            ports = [int(sp["port"]) for sp in sports if sp.get("port") is not None
+                     and (port is None or int(sp["port"]) == int(port))
+                     and (section is None or sp.get("name") == section)]
+            if not ports:
+                what = " and ".join(x for x in (f'sectionName (port name) "{section}"' if section is not None else "",
+                                                 f"port {port}" if port is not None else "") if x)
+                have = ", ".join(f"{sp.get('port')}" + (f" ({sp['name']})" if sp.get("name") else "")
+                                 for sp in sports)
+                verdicts[(ri, pi)] = Condition("Accepted", "False", "NoMatchingParent",
+                                               f"Service {svc_key} has no port matching {what}"
+                                               + (f" (ports: {have})" if have else ""), gen)
+                continue
+            if all_dropped:
+                reasons = set(rs.dropped_reasons.values())
+                verdicts[(ri, pi)] = Condition(
+                    "Accepted", "False",
+                    "IncompatibleFilters" if reasons == {"IncompatibleFilters"} else "UnsupportedValue",
+                    "Every rule is invalid: " + "; ".join(f"rules[{i}]: {m}" for i, m in sorted(rs.dropped_rules.items())),
+                    gen)
+                continue
+            candidates[(ri, pi)] = sorted(set(ports))
+
+    # pass 2: route types per (Service, port, group); group = "producer" or the consumer namespace
+    def group(rs: RouteState, svc_key: str) -> str:
+        return "producer" if rs.namespace == svc_key.split("/", 1)[0] else rs.namespace
+
+    grpc_at: dict[tuple[str, int, str], list[str]] = defaultdict(list)
+    for (ri, pi), ports in candidates.items():
+        rs = routes[ri]
+        if rs.kind == "GRPCRoute":
+            svc_key = next(s for i, s, _ in rs.mesh_parents if i == pi)
+            for p in ports:
+                grpc_at[(svc_key, p, group(rs, svc_key))].append(rs.key)
+
+    for ri, rs in enumerate(routes):
+        if ri not in resolved_of:
+            continue
+        gen = rs.generation
+        for pi, svc_key, _port in rs.mesh_parents:
+            if (ri, pi) in verdicts:
+                rs.parents[pi] = [verdicts[(ri, pi)], resolved_of[ri]]
+                continue
+            ports = candidates[(ri, pi)]
+            lost: dict[int, list[str]] = {}
+            if rs.kind == "HTTPRoute":
+                for p in ports:
+                    winners = grpc_at.get((svc_key, p, group(rs, svc_key)))
+                    if winners:
+                        lost[p] = winners
+            kept = [p for p in ports if p not in lost]
+            role = ("producer route: applies to every meshed client" if group(rs, svc_key) == "producer"
+                    else f"consumer route: applies only to meshed clients in namespace {rs.namespace}")
+            if not kept:
+                accepted = Condition("Accepted", "False", "RouteReasonConflicted",
+                                     f"GRPCRoute(s) {', '.join(sorted(set(sum(lost.values(), []))))} attach to "
+                                     f"Service {svc_key} port(s) {', '.join(str(p) for p in sorted(lost))}: "
+                                     "a GRPCRoute wins over an HTTPRoute on the same Service port (GEP-1294)", gen)
+            else:
+                note = (f"; port(s) {', '.join(str(p) for p in sorted(lost))} conflicted: a GRPCRoute wins there"
+                        if lost else "")
+                accepted = Condition("Accepted", "True", "Accepted",
+                                     f"Route is accepted by the mesh for Service {svc_key} port(s) "
+                                     f"{', '.join(str(p) for p in kept)} ({role}){note}", gen)
+                rs.mesh_ports[pi] = kept
+                for p in kept:
+                    rs.attachments.append(Attachment(parent_index=pi, gateway_key=svc_key, listener=None,
+                                                     port=p, hostnames=["*"]))
+            conds = [accepted, resolved_of[ri]]
+            if accepted.status == "True" and rs.dropped_rules:
+                conds.append(Condition("PartiallyInvalid", "True", "UnsupportedValue",
+                                       "Dropped Rule(s): " + "; ".join(
+                                           f"rules[{i}]: {m}" for i, m in sorted(rs.dropped_rules.items())), gen))
+            rs.parents[pi] = conds
+
+
 # --------------------------------------------------------------------------- reconcile
 
 def reconcile(objects: list) -> ControllerResult:
@@ -958,6 +1134,7 @@ def reconcile(objects: list) -> ControllerResult:
     for d in docs:
         if d.get("kind") in ROUTE_KINDS:
             result.routes.append(_reconcile_route(d, gateways, world))
+    _reconcile_mesh(result.routes, world)
 
     # attachedRoutes: accepted routes per listener (a route counts once per listener)
     counted: dict[tuple[str, str], set] = defaultdict(set)

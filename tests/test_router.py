@@ -726,10 +726,14 @@ def test_mesh_request_without_routes_goes_to_the_service():
     assert ans["request"]["host"] == "v2"
 
 
-def test_mesh_request_with_gamma_routes_is_not_yet_routed():
+def test_mesh_request_with_gamma_routes_is_routed_by_them():
+    # was: "GAMMA routing is not implemented yet" (the hook); the mesh now routes (tests/test_mesh.py)
     r = router(route("m", parents=[pref("v2", kind="Service", group="", port=8080)], rules=[rule(bref("v3"))]))
     ans = r.route({"service": "infra/v2", "port": 8080, "from": "apps", "path": "/"})
-    assert ans["status"] is None and "GAMMA" in ans["error"]
+    assert ans["status"] == 200 and ans["backend"] == {"namespace": "infra", "name": "v3", "port": 8080}
+    assert ans["route"] == "infra/m" and ans["rule"] == 0
+    unmeshed = r.route({"service": "infra/v2", "port": 8080, "from": "apps", "path": "/", "meshed": False})
+    assert unmeshed["backend"]["name"] == "v2" and unmeshed["route"] is None
 
 
 # --------------------------------------------------------------------------- explain

@@ -313,3 +313,249 @@ def _closed_loop_study() -> str:
 def _merged_p99() -> float:
     from .latency import demo_runs, merge
     return merge(demo_runs(seed=0)).percentile(99)
+
+
+# --- 01-ingress-limits ---
+
+def _ingress_example(name: str) -> str:
+    from pathlib import Path
+    return str(Path(__file__).resolve().parent.parent / "data" / "ingress" / name / "ingress.yaml")
+
+
+def _annotation_keys(values) -> list[str]:
+    items = [values] if isinstance(values, str) else list(values or [])
+    return sorted(str(v).strip().lower().removeprefix("nginx.ingress.kubernetes.io/") for v in items)
+
+
+def _number_close(given, expected) -> bool:
+    try:
+        return abs(float(given) - float(expected)) <= 0.01 * max(1.0, abs(float(expected)))
+    except (TypeError, ValueError):
+        return False
+
+
+@exercise("01.lost-errors", "Convert data/ingress/02-argocd-vendor: which annotations does the report list with "
+          "severity 'error'? (a list of annotation keys; the nginx.ingress.kubernetes.io/ prefix is optional)",
+          "conv.report.to_frame() has a severity column: keep the rows with 'error' and read the annotations.",
+          same=lambda given, expected: _annotation_keys(given) == _annotation_keys(expected))
+def _lost_errors() -> list[str]:
+    from .ingress import convert
+    conv = convert(_ingress_example("02-argocd-vendor"), provider="ingress-nginx")
+    return sorted({f.annotation for f in conv.report.findings if f.severity == "error" and f.annotation})
+
+
+@exercise("01.canary-percent", "After the conversion of 02-argocd-vendor, what percentage of HTTPS requests to "
+          "argocd.example.com WITHOUT an X-Canary header reach argocd-server-canary? (a number)",
+          "look at the weights of the rule without a header match (canary-weight of canary-weight-total), or ask "
+          "ref.split(...).", same=_number_close)
+def _canary_percent() -> float:
+    from .ingress import convert
+    from .router import Router
+    conv = convert(_ingress_example("02-argocd-vendor"), provider="ingress-nginx")
+    split = Router(conv.with_stand_ins()).split({"gateway": "argocd/nginx", "scheme": "https", "port": 443,
+                                                 "host": "argocd.example.com", "path": "/"})
+    return round(100 * split.get("argocd/argocd-server-canary", 0.0), 6)
+
+
+@exercise("01.wildcard-depth", "In data/ingress/11-wildcards-and-hostless, is a request for a.b.preview.example.com "
+          "routed to preview-router (1) by the Ingress rule for *.preview.example.com and (2) by the converted "
+          "HTTPRoute? (two booleans: [ingress, gateway])",
+          "an Ingress wildcard stands for exactly one DNS label; a Gateway API wildcard for one or more.",
+          same=lambda given, expected: isinstance(given, (list, tuple)) and len(given) == 2
+          and [bool(g) for g in given] == list(expected))
+def _wildcard_depth() -> list[bool]:
+    from .ingress import IngressRouter, convert
+    from .router import Router
+    path = _ingress_example("11-wildcards-and-hostless")
+    req = {"gateway": "preview/nginx", "host": "a.b.preview.example.com", "path": "/"}
+    ing = IngressRouter(path, provider="ingress-nginx").route(req).get("backend") or {}
+    gw = Router(convert(path, provider="ingress-nginx").with_stand_ins()).route(req).get("backend") or {}
+    return [ing.get("name") == "preview-router", gw.get("name") == "preview-router"]
+
+
+def _header_route_works(given, expected) -> bool:
+    """Apply the learner's HTTPRoute next to the converted 01-argocd objects and check where
+    requests with and without ``X-Env: canary`` go."""
+    from .ingress import convert
+    from .router import Router
+    from .validation import load
+    try:
+        theirs = load(given)
+    except (TypeError, ValueError):
+        return False
+    canary = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "argocd-server-canary",
+                                                                  "namespace": "argocd"},
+              "spec": {"ports": [{"name": "http", "port": 80}]}}
+    router = Router(convert(_ingress_example("01-argocd"), provider="ingress-nginx").with_stand_ins()
+                    + load(canary) + theirs)
+    base = {"gateway": "argocd/nginx", "scheme": "https", "port": 443, "host": "argocd.example.com",
+            "path": "/applications"}
+    got = []
+    for headers in ({"X-Env": "canary"}, {}, {"X-Env": "prod"}):
+        b = router.route({**base, "headers": headers}).get("backend") or {}
+        got.append(f"{b.get('name')}:{b.get('port')}")
+    return got == list(expected)
+
+
+@exercise("01.header-route", "Write an HTTPRoute (YAML text) in namespace argocd that sends HTTPS requests for "
+          "argocd.example.com with the header X-Env: canary to the Service argocd-server-canary (port 80), "
+          "attached to the converted Gateway nginx (listener https-argocd-example-com). Other requests must "
+          "still reach argocd-server.",
+          "parentRefs: [{name: nginx, sectionName: https-argocd-example-com}], hostnames: [argocd.example.com], "
+          "one rule with matches: [{headers: [{name: X-Env, value: canary}]}] and a backendRef with its port.",
+          same=_header_route_works)
+def _header_route() -> list[str]:
+    return ["argocd-server-canary:80", "argocd-server:80", "argocd-server:80"]
+
+
+# --- 05-linkerd-mesh ---
+
+def _mesh_conn(*extra: str):
+    from pathlib import Path
+
+    from .connection import ReferenceConnection
+    manifests = Path(__file__).resolve().parent.parent / "data" / "manifests"
+    conn = ReferenceConnection()
+    conn.apply(manifests / "talk-mesh")
+    for name in extra:
+        conn.apply(manifests / "mesh" / name)
+    return conn
+
+
+@exercise("05.unmeshed-share", "With the 90/10 canary route on demo/web, which share of the calls of the "
+          "unmeshed batch/report job reaches web-v2? (a number between 0 and 1)",
+          "routes with a Service parent are applied by the caller's sidecar; report has none.",
+          same=lambda given, expected: isinstance(given, (int, float)) and abs(given - expected) < 1e-9)
+def _unmeshed_share() -> float:
+    conn = _mesh_conn("10-web-v2.yaml", "20-canary-route.yaml", "30-namespaces.yaml")
+    return conn.split({"service": "demo/web", "port": 80, "from": "batch", "workload": "report",
+                       "path": "/"}).get("demo/web-v2", 0.0)
+
+
+@exercise("05.qa-backend", "With 40-consumer-route.yaml applied, which Service answers the meshed qa/tester "
+          "when it calls demo/web? ('namespace/name')",
+          "a consumer route in the client's own namespace replaces the producer route for that client.")
+def _qa_backend() -> str:
+    conn = _mesh_conn("10-web-v2.yaml", "20-canary-route.yaml", "30-namespaces.yaml", "40-consumer-route.yaml")
+    b = conn.request({"service": "demo/web", "port": 80, "from": "qa", "workload": "tester", "path": "/"})["backend"]
+    return f"{b['namespace']}/{b['name']}"
+
+
+@exercise("05.route-role", "An HTTPRoute in namespace qa whose parentRef is the Service demo/web: is it a "
+          "producer route or a consumer route?",
+          "a producer route lives in the Service's own namespace.")
+def _route_role() -> str:
+    return "consumer"
+
+
+# --- 09-operating-gateway-api ---
+
+@exercise("09.grpcroute-v1-linkerd", "From which Linkerd release on does the control plane read GRPCRoute v1? "
+          "(e.g. '2.16')", "look at the GRPCRoute column of gwlib.compat.matrix().")
+def _grpcroute_v1_linkerd() -> str:
+    from .compat import data
+    return next(r["version"] for r in data("linkerd")["releases"]
+                if "v1" in (r.get("reads") or {}).get("GRPCRoute", []))
+
+
+@exercise("09.channel-for-both", "Staying on Linkerd 2.17 next to Traefik and the Argo Rollouts plugin: which "
+          "channel of Gateway API v1.1.1 serves GRPCRoute both as v1alpha2 and as v1? "
+          "('standard' or 'experimental')", "gwlib.compat.history('GRPCRoute') shows both channels.")
+def _channel_for_both() -> str:
+    from .compat import gateway_api_release
+    rel = gateway_api_release("v1.1.1")
+    return next(c for c in ("standard", "experimental")
+                if {"v1", "v1alpha2"} <= set(rel["served"][c].get("GRPCRoute", [])))
+
+
+@exercise("09.compat-exit-code", "Which exit code does `gwlib compat check --gateway-api v1.2.1 --linkerd 2.17` "
+          "return? (a number)", "1 means at least one finding is an error.",
+          same=lambda given, expected: given == expected and not isinstance(given, bool))
+def _compat_exit_code() -> int:
+    from .compat import check, has_errors
+    return 1 if has_errors(check(gateway_api="v1.2.1", linkerd="2.17")) else 0
+
+
+# --- 06-canary-weights ---
+
+def _rollouts(name: str = "") -> str:
+    from pathlib import Path
+    return str(Path(__file__).resolve().parent.parent / "data" / "rollouts" / name)
+
+
+def _shop(path: str) -> dict:
+    return {"gateway": "shop/edge", "host": "shop.example.com", "path": path}
+
+
+@exercise("06.default-weight-share", "A rule lists the stable and the canary Service without weights "
+          "(GET /default on shop/edge). Which share of requests reaches the canary? (a fraction)",
+          "a backendRef without a weight has weight 1; shares are weight / sum of the rule's weights.",
+          same=_same_share)
+def _default_weight_share() -> float:
+    from .connection import ReferenceConnection
+    conn = ReferenceConnection()
+    conn.apply(_rollouts("weights"))
+    return conn.split(_shop("/default")).get("shop/canary", 0.0)
+
+
+@exercise("06.ghost-error-share", "GET /ghost: stable has weight 3, ghost (a Service that does not exist) "
+          "weight 1. Which share of requests answers 500? (a fraction)",
+          "an invalid backend keeps its share of the weights, and that share answers 500.",
+          same=_same_share)
+def _ghost_error_share() -> float:
+    from .connection import ReferenceConnection
+    conn = ReferenceConnection()
+    conn.apply(_rollouts("weights"))
+    return conn.split(_shop("/ghost")).get("500", 0.0)
+
+
+@exercise("06.traefik-canary-count", "Traefik, weights stable 80 / canary 20: how many of 10 consecutive "
+          "requests reach the canary? (a number)",
+          "Traefik's weighted round robin follows a fixed schedule: look at gwlib.canary.wrr_schedule([80, 20]).",
+          same=_same_status)
+def _traefik_canary_count() -> int:
+    from .canary import picks
+    return int((picks([80, 20], 10, "wrr") == 1).sum())
+
+
+# --- 07-progressive-delivery ---
+
+def _same_numbers(given: Any, expected: list[int]) -> bool:
+    try:
+        return [int(x) for x in given] == list(expected)
+    except (TypeError, ValueError):
+        return False
+
+
+@exercise("07.abort-step", "The talk's Rollout (data/rollouts/talk) with 5 % errors on v2: at which step "
+          "index is it aborted? (a number)",
+          "the first step whose analysis measures the canary's success rate: count from 0.",
+          same=_same_status)
+def _abort_step() -> int | None:
+    from .connection import ReferenceConnection
+    from .rollout import RolloutRun
+    conn = ReferenceConnection()
+    conn.apply(_rollouts("talk"))
+    run = RolloutRun(conn, seed=0, requests_per_step=1000)
+    run.set_fault("v2", error_rate=0.05)
+    return run.run().aborted_at_step
+
+
+@exercise("07.flagger-weights", "Flagger with stepWeight 20 and maxWeight 50: which canary weights does a "
+          "healthy canary go through before promotion? (a list of numbers)",
+          "Flagger adds stepWeight each interval and promotes once the weight reaches maxWeight — the last "
+          "step can overshoot.",
+          same=lambda given, expected: _same_numbers(given, expected))
+def _flagger_weights() -> list[int]:
+    from .rollout.flagger import schedule
+    return schedule(20, 50)
+
+
+@exercise("07.requests-for-2x", "How many requests in total (canary and stable) does a two-proportion "
+          "z-test need to catch an error rate going from 1 % to 2 % on a canary at weight 5 %? "
+          "(a number, within 2 %)",
+          "gwlib.rollout.stats.requests_needed(0.01, 0.02, 0.05) — read 'total'.",
+          same=_close(0.02))
+def _requests_for_2x() -> int:
+    from .rollout.stats import requests_needed
+    return requests_needed(0.01, 0.02, 0.05)["total"]

@@ -118,8 +118,11 @@ class Lab(Connection):
         self._admin_port = free_port()
         self._ca = None
         self._trust: set[str] = set()   # certificate files the lab's client trusts
-        self._ssl: tuple | None = None   # (trust set, client SSLContext)
+        self._ssl: tuple | None = None   # (trust set, {check_hostname: client SSLContext})
         self._pool = threading.local()   # keep-alive connections of this thread
+        self._generation = 0             # bumped when listeners or certificates change
+        self._listener_shape: tuple = ()
+        self._any_sni: set[tuple[str, int]] = set()   # (gateway, port) with a lab certificate for any SNI
         self._binding = Binding()
         self.findings: list[Finding] = []
         self._finalizer = weakref.finalize(self, _cleanup, self._driver, self.fleet, self.supervisor,
@@ -179,6 +182,10 @@ class Lab(Connection):
             certificates=self._certificates(ir),
             admin_port=self._admin_port)
         findings = list(self._driver.apply(ir, binding))
+        if (binding.listeners, binding.certificates) != (self._binding.listeners, self._binding.certificates) \
+                or ir_listener_shape(ir) != self._listener_shape:
+            self._generation += 1
+            self._listener_shape = ir_listener_shape(ir)
         self._binding = binding
         findings += self._sync_mesh(ir, binding)
         known = set(self.findings)
@@ -360,6 +367,7 @@ class Lab(Connection):
         from .certs import LocalCA, covers, secret_pair
 
         out: dict[str, tuple[str, str]] = {}
+        self._any_sni = set()
         for gw in ir.gateways.values():
             for lis in gw.listeners:
                 if lis.protocol not in ("HTTPS", "TLS") or lis.tls_mode == "Passthrough":
@@ -384,7 +392,11 @@ class Lab(Connection):
                         continue
                     if self._ca is None:
                         self._ca = LocalCA(self.folder / "pki")
-                    names = [lis.hostname] if lis.hostname else ["localhost"]
+                    # a listener without a hostname serves the hostnames of its routes
+                    names = [lis.hostname] if lis.hostname else \
+                        ["localhost"] + sorted({vh.hostname for vh in lis.virtual_hosts() if vh.hostname != "*"})
+                    if not lis.hostname:  # serves any SNI: the lab's client checks the chain only
+                        self._any_sni.add((gw.key, lis.port))
                     out[key] = self._ca.issue(names + [h for h in self._hosts_of(gw) if h != lis.hostname],
                                               key.replace("/", "_"))
         return out
@@ -433,28 +445,37 @@ class Lab(Connection):
             return self._grpc(req, local, host, scheme)
         return self._http(req, local, host, scheme)
 
-    def _ssl_context(self) -> ssl.SSLContext:
+    def _ssl_context(self, check_hostname: bool = True) -> ssl.SSLContext:
         """One client TLS context per trust set (building one costs milliseconds)."""
-        trust = (str(self._ca.ca_path) if self._ca else None, tuple(sorted(self._trust)))
-        if self._ssl is None or self._ssl[0] != trust:
+        trust = (str(self._ca.ca_path) if self._ca else None, tuple(sorted(self._trust)), check_hostname)
+        if self._ssl is None or self._ssl[0] != trust[:2]:
+            self._ssl = (trust[:2], {})
+        contexts = self._ssl[1]
+        if check_hostname not in contexts:
             ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # trusts only the lab's own certificates
             if trust[0]:
                 ctx.load_verify_locations(cafile=trust[0])
             for cert in trust[1]:  # certificates from Secrets (self-signed in the lab)
                 ctx.load_verify_locations(cafile=cert)
-            self._ssl = (trust, ctx)
-        return self._ssl[1]
+            ctx.check_hostname = check_hostname
+            contexts[check_hostname] = ctx
+        return contexts[check_hostname]
 
     def _connection(self, local: int, scheme: str, sni: str) -> http.client.HTTPConnection:
         """A keep-alive connection per (port, scheme, SNI) and thread."""
         pool = getattr(self._pool, "conns", None)
-        if pool is None:
+        if pool is None or getattr(self._pool, "generation", None) != self._generation:
+            for old in (pool or {}).values():  # a listener may have changed: no stale answers
+                old.close()
             pool = self._pool.conns = {}
+            self._pool.generation = self._generation
         key = (local, scheme, sni)
         conn = pool.get(key)
         if conn is None:
             if scheme == "https":
-                conn = _SNIConnection("127.0.0.1", local, sni, context=self._ssl_context(), timeout=10)
+                any_sni = {self._binding.listeners.get(k) for k in self._any_sni}
+                conn = _SNIConnection("127.0.0.1", local, sni, timeout=10,
+                                      context=self._ssl_context(check_hostname=local not in any_sni))
             else:
                 conn = http.client.HTTPConnection("127.0.0.1", local, timeout=10)
             pool[key] = conn
@@ -479,7 +500,8 @@ class Lab(Connection):
                 conn.putrequest(method, path, skip_host=True, skip_accept_encoding=True)
                 conn.putheader("Host", host)
                 for k, v in headers.items():
-                    conn.putheader(k, v)
+                    for value in (v if isinstance(v, (list, tuple)) else [v]):  # repeated header lines
+                        conn.putheader(k, str(value))
                 conn.endheaders()
                 resp = conn.getresponse()
                 raw = resp.read()
@@ -611,6 +633,13 @@ class _SNIConnection(http.client.HTTPSConnection):
     def connect(self) -> None:
         sock = socket.create_connection((self.host, self.port), self.timeout)
         self.sock = self._context.wrap_socket(sock, server_hostname=self._sni)
+
+
+def ir_listener_shape(ir) -> tuple:
+    """What a keep-alive connection is bound to: each listener's port, protocol, hostname and
+    TLS setup (routes may change under a live connection; listeners may not)."""
+    return tuple(sorted((gw.key, l.name, l.port, l.protocol, l.hostname or "", l.tls_mode or "",
+                         repr(l.certificates)) for gw in ir.gateways.values() for l in gw.listeners))
 
 
 def _client_hello(sni: str) -> bytes:

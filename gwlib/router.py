@@ -502,7 +502,12 @@ class Router:
         got = self._listeners(q, gw, None)
         if isinstance(got, dict):
             raise RequestError(got["error"])
-        scheme, _, port = got
+        scheme, fam, port = got
+        if scheme in ("https", "tls"):  # what the client speaks follows the listener's TLS mode
+            idx = M.select_listener([l.hostname for l in fam], q.host or gw.address)
+            if idx is not None:
+                lis = fam[idx]
+                scheme = "tls" if lis.protocol == "TLS" and lis.tls_mode == "Passthrough" else "https"
         return gw.key, port, scheme, q.host_header or gw.address
 
     def send(self, request: dict) -> dict:

@@ -90,16 +90,7 @@ EXPLAINED: dict[str, dict[str, str]] = {
 
 #: Requests the lab's client (gwlib/lab.py) cannot send faithfully yet: case id -> why.
 #: These are not data-plane differences; they apply to both data planes.
-LAB_CLIENT_GAPS: dict[str, str] = {
-    "test_headers_with_repeated_values_are_joined":
-        "Lab.request sends header values with http.client.putheader, which rejects a list of "
-        "values (TypeError), so a header repeated on the wire cannot be sent",
-    "test_port_selects_the_listener[3]":
-        "HTTPS listener without hostname, Secret without a usable certificate: the lab issues one "
-        "for 'localhost' only, so its client rejects the certificate for SNI example.com",
-    "test_port_selects_the_listener[4]": "same as test_port_selects_the_listener[3]",
-    "test_port_selects_the_listener[5]": "same as test_port_selects_the_listener[3]",
-}
+LAB_CLIENT_GAPS: dict[str, str] = {}
 
 
 # =========================================================================== the tables
@@ -282,7 +273,6 @@ class LabRunner:
         old = [o for o in self.lab.store.objects() if new.get(_key(o)) != self.applied.get(_key(o))]
         if old:
             self.lab.store.delete(old)  # applied below, in the same reprogramming
-        self._fresh_connections()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", LabWarning)  # kept in lab.findings, checked per case
             self.lab.apply(*objects)
@@ -290,38 +280,13 @@ class LabRunner:
         self.world = fp
         self.findings = list(self.lab.findings)
 
-    def _fresh_connections(self) -> None:
-        # The lab's client keeps keep-alive connections per local port. After a listener
-        # change Envoy serves an existing connection with the OLD filter chain until it is
-        # drained (shared/reference/dataplanes.md §3.4), so a request of the next manifests
-        # could be answered by the previous ones: every set of manifests starts on new
-        # connections.
-        pool = getattr(self.lab._pool, "conns", None) or {}
-        for conn in pool.values():
-            conn.close()
-        pool.clear()
-
     def send(self, request: dict) -> dict:
         try:
-            return self.lab.request(self._as_sent(request))
+            return self.lab.request(request)
         except Exception as exc:  # noqa: BLE001 - a client failure is an answer to compare
             return {"status": None, "backend": None, "request": None, "headers": {}, "location": None,
                     "mirrored_to": [], "route": None, "rule": None,
                     "error": f"lab client: {type(exc).__name__}: {exc}"}
-
-    def _as_sent(self, request: dict) -> dict:
-        """The lab's client speaks TLS passthrough only when asked with ``"scheme": "tls"``
-        (it sends a ClientHello with the SNI); a request that the reference sends to a TLS
-        Passthrough listener as ``https`` (or with no scheme) is that same connection."""
-        router = self.lab.router
-        try:
-            gw, port, scheme, _ = router.connect_target(request)
-        except RequestError:
-            return request
-        fam = [l for l in router.ir.gateways[gw].ports.get(port, []) if l.protocol in ("HTTPS", "TLS")]
-        if scheme == "https" and fam and all(l.protocol == "TLS" and l.tls_mode == "Passthrough" for l in fam):
-            return {**request, "scheme": "tls"}
-        return request
 
     def close(self) -> None:
         self.lab.close()

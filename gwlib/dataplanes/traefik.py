@@ -278,6 +278,7 @@ class _Translator:
         self.udp_routers: dict[str, dict] = {}
         self.udp_services: dict[str, dict] = {}
         self.certs: list[dict] = []
+        self.default_cert: dict | None = None   # the certificate of a listener without hostname
         self.meta = _Meta()
         self.admin = binding.admin_port is not None
 
@@ -354,6 +355,8 @@ class _Translator:
             doc["udp"] = {"routers": self.udp_routers, "services": dict(sorted(self.udp_services.items()))}
         if self.certs:
             doc["tls"] = {"certificates": self.certs}
+            if self.default_cert is not None:
+                doc["tls"]["stores"] = {"default": {"defaultCertificate": self.default_cert}}
         # The version is a hash of everything else: the same config has the same version.
         digest = hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()[:12]
         self.meta.version = digest
@@ -472,6 +475,10 @@ class _Translator:
             entry = {"certFile": str(pair[0]), "keyFile": str(pair[1])}
             if entry not in self.certs:
                 self.certs.append(entry)
+            if not lis.hostname and self.default_cert is None:
+                # a listener for any hostname answers every SNI with its certificate: Traefik's
+                # default certificate, instead of its built-in self-signed one
+                self.default_cert = entry
 
     def _stream_entrypoint(self, ep: str, listeners: list[ListenerIR]) -> None:
         http_routers: list[tuple[str, dict, tuple[str, int | None]]] = []

@@ -14,7 +14,7 @@ from . import __version__
 from .validation import CHANNELS, validate
 
 #: Subcommands implemented in gwlib.commands.<name> (each has add_parser(subparsers)).
-_COMMAND_MODULES = ("status", "route", "lab", "convert", "rollout", "compat")
+_COMMAND_MODULES = ("status", "route", "lab", "convert", "rollout", "compat", "cluster")
 
 
 class _Parser(argparse.ArgumentParser):

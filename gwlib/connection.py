@@ -303,7 +303,8 @@ def connect(mode: str | None = None, **options: Any) -> Connection:
     if mode == "lab":
         from .lab import Lab  # noqa: PLC0415 - the lab pulls in process supervision
         return Lab(**options)
-    raise NotImplementedError("cluster mode is not built yet (issue 9); use mode 'lab' or 'reference'")
+    from .cluster import ClusterConnection  # noqa: PLC0415 - the kubernetes client loads in cluster mode only
+    return ClusterConnection(**options)
 
 
 __all__ = ["Connection", "InvalidManifest", "ReferenceConnection", "StatusList", "connect"]

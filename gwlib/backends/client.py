@@ -9,6 +9,8 @@ Addresses are ``"127.0.0.1:8080"``, ``("127.0.0.1", 8080)`` or a bare port numbe
 """
 from __future__ import annotations
 
+import os
+
 import http.client
 import json
 import socket
@@ -202,6 +204,11 @@ def grpc_request(address: str | tuple[str, int] | int, method: str = GRPC_ECHO_M
     ``compression`` ``"gzip"`` or ``"deflate"`` compresses the request message.
     RPC errors are returned (``code`` != 0), never raised.
     """
+    # gwlib forks processes (the echo server, proxies) from a process that may hold gRPC
+    # channels; grpcio's fork handlers then run in the child between fork and exec and can
+    # abort it ("epoll_wait error: Bad file descriptor", SIGABRT). gwlib never uses gRPC in
+    # a forked child, so it turns those handlers off before grpc is first imported.
+    os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
     import grpc
 
     host, port = split_address(address)

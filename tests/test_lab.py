@@ -82,33 +82,49 @@ def test_set_weights_applies_live_and_the_split_follows(lab):
     lab.delete(CANARY)
 
 
-def test_weight_changes_under_traffic_fail_no_request_with_envoy():
-    """Continuous traffic while the weights change 30 times: Envoy drops nothing.
-    (benchmarks/lab.py runs the full 100 changes at >= 200 req/s for both data planes.)"""
-    if not binaries.find("envoy"):
-        pytest.skip("envoy not installed")
-    with gwlib.connect("lab", dataplane="envoy") as lab:
+@pytest.mark.parametrize("dataplane", DATAPLANES)
+def test_100_route_and_weight_changes_under_200_requests_per_second(dataplane, capsys):
+    """Paced traffic (two clients, 125 req/s each) while 100 changes are applied — weights
+    every time, the route's path match every tenth time. Envoy must fail no request; the
+    count for Traefik is reported (implementations in the wild drop requests here)."""
+    with gwlib.connect("lab", dataplane=dataplane) as lab:
         lab.apply(TALK, CANARY)
-        req = dict(gateway=GW, port=443, scheme="https", host="argocd.example.com", path="/shop")
+        req = dict(gateway=GW, port=443, scheme="https", host="argocd.example.com", path="/shop/x")
         failures, sent, stop = [], [0], threading.Event()
 
-        def load():
+        def load(rate: float = 125.0) -> None:
+            nxt = time.perf_counter()
             while not stop.is_set():
                 ans = lab.request(req)
                 sent[0] += 1
                 if ans.get("status") != 200:
                     failures.append(ans)
+                nxt += 1.0 / rate
+                time.sleep(max(0.0, nxt - time.perf_counter()))
 
-        worker = threading.Thread(target=load)
-        worker.start()
+        workers = [threading.Thread(target=load) for _ in range(2)]
+        for w in workers:
+            w.start()
+        t0 = time.perf_counter()
         try:
-            for i in range(30):
-                w = (i * 7) % 101
+            for i in range(100):
+                w = (i * 37) % 101
                 lab.set_weights("argocd/shop", {"argocd-server": 100 - w, "shop-v2": w})
+                if i % 10 == 9:
+                    path = "/shop/" if (i // 10) % 2 else "/shop"
+                    lab.apply(CANARY.replace("value: /shop}", f"value: {path}}}"))
         finally:
+            elapsed = time.perf_counter() - t0
             stop.set()
-            worker.join()
-        assert sent[0] > 30 and failures == []
+            for w in workers:
+                w.join()
+        rate = sent[0] / elapsed
+        with capsys.disabled():
+            print(f"\n{dataplane}: 100 changes in {elapsed:.1f} s at {rate:.0f} req/s: "
+                  f"{len(failures)} failed of {sent[0]}")
+        assert rate >= 150  # the clients kept up (two paced clients aim at 250 req/s)
+        if dataplane == "envoy":
+            assert failures == [], failures[:3]
 
 
 def test_route_cli_through_envoy_gives_the_reference_answers(tmp_path):

@@ -92,6 +92,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
+from . import matching
 
 GATEWAY_GROUP = "gateway.networking.k8s.io"
 ROUTE_KINDS = ("HTTPRoute", "GRPCRoute", "TLSRoute", "TCPRoute", "UDPRoute")
@@ -483,6 +484,13 @@ class _World:
         for g in self.by_kind["ReferenceGrant"]:
             self.grants_by_ns[_namespace(g) or "default"].append(g)
 
+    def find(self, kind: str, namespace: str | None, name: str) -> dict | None:
+        """The input object of ``kind`` named ``name`` (in ``namespace``; None = cluster-scoped)."""
+        for d in self.by_kind.get(kind, ()):
+            if (d.get("metadata") or {}).get("name") == name and (namespace is None or _namespace(d) == namespace):
+                return d
+        return None
+
     def namespace_labels(self, ns: str) -> dict:
         doc = self.namespaces.get(ns)
         labels = dict(((doc or {}).get("metadata") or {}).get("labels") or {})
@@ -505,7 +513,19 @@ class _World:
 
 # --------------------------------------------------------------------------- classes
 
-def _reconcile_class(doc: dict) -> ClassState:
+def _missing_parameters(ref: dict | None, default_ns: str | None, world: _World) -> str | None:
+    """Why a ``parametersRef`` cannot be used (gwlib reads no parameters, but the object a
+    class or Gateway names must exist), or None."""
+    if not ref:
+        return None
+    ns = ref.get("namespace") or default_ns
+    if world.find(ref.get("kind") or "", ns, ref.get("name") or "") is None:
+        where = f"{ns}/{ref.get('name')}" if ns else ref.get("name")
+        return f"parametersRef {ref.get('kind')} {where} does not exist"
+    return None
+
+
+def _reconcile_class(doc: dict, world: _World) -> ClassState:
     meta = doc.get("metadata") or {}
     spec = doc.get("spec") or {}
     name = meta.get("name") or ""
@@ -513,6 +533,12 @@ def _reconcile_class(doc: dict) -> ClassState:
     ours = cname in CONTROLLER_NAMES
     gen = _generation(doc)
     conds = []
+    missing = _missing_parameters(spec.get("parametersRef"), None, world) if ours else None
+    if missing:
+        conds = [Condition("Accepted", "False", "InvalidParameters", missing, gen),
+                 Condition("SupportedVersion", "True", "SupportedVersion",
+                           "Gateway API v1.6.1 is supported", gen)]
+        return ClassState(name=name, controller_name=cname, ours=ours, accepted=False, conditions=conds)
     if ours:
         conds = [
             Condition("Accepted", "True", "Accepted",
@@ -524,6 +550,23 @@ def _reconcile_class(doc: dict) -> ClassState:
 
 
 # --------------------------------------------------------------------------- gateways
+
+def _tls_overlap(l: ListenerState, listeners: list[ListenerState]) -> list[str]:
+    """Other TLS-terminating listeners on the same port whose hostnames overlap ``l``'s
+    (one covers the other, e.g. ``*.example.com`` and ``a.example.com``)."""
+    if l.protocol not in ("HTTPS", "TLS") or l.tls_mode != "Terminate":
+        return []
+    out = []
+    for other in listeners:
+        if other is l or other.port != l.port or other.protocol not in ("HTTPS", "TLS") \
+                or other.tls_mode != "Terminate":
+            continue
+        a, b = l.hostname, other.hostname
+        if a is None or b is None or a == b or matching.hostname_matches(a, b.replace("*.", "x.", 1)) \
+                or matching.hostname_matches(b, a.replace("*.", "x.", 1)):
+            out.append(other.name)
+    return out
+
 
 def _reconcile_gateway(doc: dict, cls: ClassState, world: _World) -> GatewayState:
     spec = doc.get("spec") or {}
@@ -673,6 +716,11 @@ def _reconcile_gateway(doc: dict, cls: ClassState, world: _World) -> GatewayStat
             conds.append(Condition("Conflicted", "True", conflict[0], conflict[1], gen))
         else:
             conds.append(Condition("Conflicted", "False", "NoConflicts", "No conflicts", gen))
+        overlap = _tls_overlap(l, listeners)
+        if overlap:  # negative polarity: only ever set True (GEP-3567)
+            conds.append(Condition("OverlappingTLSConfig", "True", "OverlappingHostnames",
+                                   f"hostname overlaps with listener(s) {', '.join(overlap)} on port {l.port}: "
+                                   "a connection reused for another name may reach the wrong listener", gen))
         l.conditions = conds
         l.ready = ready
 
@@ -681,6 +729,18 @@ def _reconcile_gateway(doc: dict, cls: ClassState, world: _World) -> GatewayStat
     key = _key(doc)
     odd = [a for a in spec.get("addresses") or []
            if (a.get("type") or "IPAddress") not in ("IPAddress", "Hostname")]
+    missing = _missing_parameters((spec.get("infrastructure") or {}).get("parametersRef"), gw_ns, world)
+    if missing:
+        acc = Condition("Accepted", "False", "InvalidParameters", f"infrastructure.{missing}", gen)
+        prog = Condition("Programmed", "False", "Invalid", "The Gateway is not accepted", gen)
+        for l in listeners:
+            l.ready = False
+            l.conditions = [c if c.type != "Programmed" else
+                            Condition("Programmed", "False", "Invalid", "The Gateway is not accepted", gen)
+                            for c in l.conditions]
+        return GatewayState(obj=doc, key=key, class_name=cls.name, controller_name=cls.controller_name,
+                            accepted=False, programmed=False, addresses=[], listeners=listeners,
+                            conditions=[acc, prog])
     if odd:
         types = ", ".join(sorted({str(a.get("type")) for a in odd}))
         acc = Condition("Accepted", "False", "UnsupportedAddress",
@@ -1118,7 +1178,7 @@ def reconcile(objects: list) -> ControllerResult:
     result = ControllerResult(documents=docs, services=dict(world.services))
 
     for d in world.by_kind["GatewayClass"]:
-        cls = _reconcile_class(d)
+        cls = _reconcile_class(d, world)
         result.classes[cls.name] = cls
 
     gateways: dict[str, GatewayState] = {}

@@ -93,8 +93,8 @@ class Store:
 
 
 class Connection:
-    """What every mode offers (design §4.2): apply, delete, status, request/send, explain,
-    split, set_weights. Subclasses decide who answers requests."""
+    """What every mode offers (design §4.2): apply, delete, status, request/send, traffic,
+    explain, split, set_weights. Subclasses decide who answers requests."""
 
     mode = "base"
 
@@ -168,6 +168,32 @@ class Connection:
                                                              else str(ans["status"]))
             counts[key] = counts.get(key, 0) + 1
         return dict(sorted(counts.items()))
+
+    def traffic(self, request: dict | None = None, n: int = 100, rate: float | None = None,
+                **fields: Any):
+        """Send ``request`` ``n`` times (at ``rate`` requests/s when given, else back to back)
+        and return one row per request: time sent (s), latency (ms), status, backend, error.
+
+        For steady load and latency distributions against a lab port, see
+        :mod:`gwlib.traffic` (open loop, latency from the intended send time)."""
+        import time
+
+        import pandas as pd
+
+        req = _merge(request, fields)
+        rows, start = [], time.perf_counter()
+        for i in range(int(n)):
+            if rate:
+                delay = start + i / rate - time.perf_counter()
+                if delay > 0:
+                    time.sleep(delay)
+            t0 = time.perf_counter()
+            ans = self.request(req)
+            b = ans.get("backend")
+            rows.append({"t_s": t0 - start, "latency_ms": (time.perf_counter() - t0) * 1000,
+                         "status": ans.get("status"), "backend": f"{b['namespace']}/{b['name']}" if b else "",
+                         "error": ans.get("error") or ""})
+        return pd.DataFrame(rows)
 
     def split(self, request: dict | None = None, **fields: Any) -> dict[str, float]:
         """The exact traffic split for a request: ``{"ns/name": probability}``."""

@@ -91,3 +91,17 @@ def test_delete_removes_objects_and_routing_follows(ref):
 def test_unknown_mode_is_a_clear_error():
     with pytest.raises(ValueError, match="unknown mode"):
         gwlib.connect("moon")
+
+
+def test_traffic_rows_follow_the_split(ref):
+    ref.apply(CANARY)
+    req = dict(gateway=GW, port=443, scheme="https", host="argocd.example.com", path="/shop")
+    frame = ref.traffic(req, n=200)
+    assert len(frame) == 200 and set(frame["status"]) == {200}
+    assert frame["t_s"].is_monotonic_increasing and (frame["latency_ms"] >= 0).all()
+    assert set(frame["backend"]) == {"argocd/argocd-server"}
+
+
+def test_traffic_is_paced_when_a_rate_is_given(ref):
+    frame = ref.traffic(gateway=GW, host="argocd.example.com", path="/", n=5, rate=100)
+    assert frame["t_s"].iloc[-1] >= 0.035 and set(frame["status"]) == {302}

@@ -858,30 +858,29 @@ def _rule_value_problem(kind: str, rule: dict) -> str | None:
             if (h.get("type") or "Exact") not in _VALUE_TYPES:
                 return f"match type {h.get('type')!r} is not supported"
         path = m.get("path") or {}
-        if path.get("type") == "RegularExpression":
-            try:
-                re.compile(path.get("value") or "")
-            except re.error as exc:
-                return f'path regular expression "{path.get("value")}" is invalid: {exc}'
-        for h in m.get("headers") or []:
-            if h.get("type") == "RegularExpression":
-                try:
-                    re.compile(h.get("value") or "")
-                except re.error as exc:
-                    return f'header regular expression "{h.get("value")}" is invalid: {exc}'
-        for q in m.get("queryParams") or []:
-            if q.get("type") == "RegularExpression":
-                try:
-                    re.compile(q.get("value") or "")
-                except re.error as exc:
-                    return f'query parameter regular expression "{q.get("value")}" is invalid: {exc}'
+        patterns = [("path regular expression", path)] if path.get("type") == "RegularExpression" else []
+        patterns += [(f"{what} regular expression", h) for what, key in (("header", "headers"),
+                                                                          ("query parameter", "queryParams"))
+                     for h in m.get(key) or [] if h.get("type") == "RegularExpression"]
+        for what, match in patterns:
+            problem = _regex_problem(match.get("value"))
+            if problem:
+                return f'{what} "{match.get("value")}" is invalid: {problem}'
         method = m.get("method") if kind == "GRPCRoute" else None
         if isinstance(method, dict) and method.get("type") == "RegularExpression":
             for part in ("service", "method"):
-                try:
-                    re.compile(method.get(part) or "")
-                except re.error as exc:
-                    return f"gRPC {part} regular expression is invalid: {exc}"
+                problem = _regex_problem(method.get(part))
+                if problem:
+                    return f"gRPC {part} regular expression is invalid: {problem}"
+    return None
+
+
+def _regex_problem(pattern: str | None) -> str | None:
+    """Why a RegularExpression match value does not compile (gwlib uses Python's re)."""
+    try:
+        re.compile(pattern or "")
+    except re.error as exc:
+        return str(exc)
     return None
 
 

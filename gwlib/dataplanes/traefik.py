@@ -651,51 +651,35 @@ class _Translator:
             ROUTE_HEADER: e.route, RULE_HEADER: str(e.rule)}}})
 
     # -- forwarding: filters in order + the rule's service -----------------------------
+    def _filter_mws(self, e: RouteEntry, prefix: str, filters: list[dict],
+                    request_mws: list[str], response_mws: list[str]) -> None:
+        """Middlewares for header modifiers and URL rewrites, appended in filter order."""
+        for fi, f in enumerate(filters):
+            t = f.get("type")
+            if t in ("RequestHeaderModifier", "ResponseHeaderModifier"):
+                request = t == "RequestHeaderModifier"
+                name = self._header_mw(e, f"{prefix}-f{fi}-{'request' if request else 'response'}-headers",
+                                       f.get("requestHeaderModifier" if request else "responseHeaderModifier") or {},
+                                       "customRequestHeaders" if request else "customResponseHeaders", t)
+                if name:
+                    (request_mws if request else response_mws).append(name)
+            elif t == "URLRewrite":
+                request_mws += self._rewrite_mws(e, prefix, fi, f.get("urlRewrite") or {})
+
     def _forward_chain(self, ep: str, lis: ListenerIR, e: RouteEntry, rid: str) -> tuple[list[str], str]:
         act = e.action
         grpc = e.kind == "GRPCRoute"
         rkey = _route_id(e.kind, e.route)
         request_mws: list[str] = []
         response_mws: list[str] = []   # in filter order; Traefik applies inner ones first
-        for fi, f in enumerate(act.filters):
-            t = f.get("type")
-            if t == "RequestHeaderModifier":
-                name = self._header_mw(e, f"{rkey}-r{e.rule}-f{fi}-request-headers",
-                                       f.get("requestHeaderModifier") or {}, "customRequestHeaders",
-                                       "RequestHeaderModifier")
-                if name:
-                    request_mws.append(name)
-            elif t == "ResponseHeaderModifier":
-                name = self._header_mw(e, f"{rkey}-r{e.rule}-f{fi}-response-headers",
-                                       f.get("responseHeaderModifier") or {}, "customResponseHeaders",
-                                       "ResponseHeaderModifier")
-                if name:
-                    response_mws.append(name)
-            elif t == "URLRewrite":
-                request_mws += self._rewrite_mws(e, f"{rkey}-r{e.rule}", fi, f.get("urlRewrite") or {})
+        self._filter_mws(e, f"{rkey}-r{e.rule}", act.filters, request_mws, response_mws)
         # backendRef filters: exact when every share goes to backends with the same filters
         live = [b for b in act.backends if b.weight > 0 and b.valid]
         bfilters = [tuple(json.dumps(x, sort_keys=True) for x in b.filters) for b in live]
         if any(b.filters for b in live):
             if len(set(bfilters)) == 1:
-                b0 = live[0]
-                bi = act.backends.index(b0)
-                for fi, f in enumerate(b0.filters):
-                    t = f.get("type")
-                    if t == "RequestHeaderModifier":
-                        name = self._header_mw(e, f"{rkey}-r{e.rule}-b{bi}-f{fi}-request-headers",
-                                               f.get("requestHeaderModifier") or {}, "customRequestHeaders",
-                                               "RequestHeaderModifier")
-                        if name:
-                            request_mws.append(name)
-                    elif t == "ResponseHeaderModifier":
-                        name = self._header_mw(e, f"{rkey}-r{e.rule}-b{bi}-f{fi}-response-headers",
-                                               f.get("responseHeaderModifier") or {}, "customResponseHeaders",
-                                               "ResponseHeaderModifier")
-                        if name:
-                            response_mws.append(name)
-                    elif t == "URLRewrite":
-                        request_mws += self._rewrite_mws(e, f"{rkey}-r{e.rule}-b{bi}", fi, f.get("urlRewrite") or {})
+                bi = act.backends.index(live[0])
+                self._filter_mws(e, f"{rkey}-r{e.rule}-b{bi}", live[0].filters, request_mws, response_mws)
             else:
                 self.find(e.route, e.rule, "BackendRef.filters",
                           "backendRef filters differ between the weighted backends of this rule; Traefik's "

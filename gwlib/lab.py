@@ -28,6 +28,7 @@ first mesh request; they are always Envoy, whichever data plane serves the Gatew
 """
 from __future__ import annotations
 
+import hashlib
 import http.client
 import json
 import os
@@ -45,7 +46,7 @@ from . import binaries
 from .backends import EchoEndpoint, EchoFleet, grpc_request, tcp_request, udp_request
 from .connection import Connection, _merge
 from .dataplanes import ROUTE_HEADER, RULE_HEADER, Binding, Finding, Upstream
-from .processes import Supervisor, free_port
+from .processes import Supervisor, atomic_write, free_port
 
 DATAPLANES = ("envoy", "traefik")
 
@@ -118,6 +119,7 @@ class Lab(Connection):
         self._admin_port = free_port()
         self._ca = None
         self._trust: set[str] = set()   # certificate files the lab's client trusts
+        self._secret_cache: dict[tuple[str, str], tuple[str, str] | None] = {}
         self._ssl: tuple | None = None   # (trust set, {check_hostname: client SSLContext})
         self._pool = threading.local()   # keep-alive connections of this thread
         self._generation = 0             # bumped when listeners or certificates change
@@ -364,7 +366,7 @@ class Lab(Connection):
 
     def _certificates(self, ir) -> dict[str, tuple[str, str]]:
         """``"ns/secret"`` → (cert path, key path) for every TLS listener's certificateRefs."""
-        from .certs import LocalCA, covers, secret_pair
+        from .certs import LocalCA
 
         out: dict[str, tuple[str, str]] = {}
         self._any_sni = set()
@@ -377,18 +379,10 @@ class Lab(Connection):
                     if key in out:
                         continue
                     host = lis.hostname or "localhost"
-                    secret = self._secret(key)
-                    pair = secret_pair(secret) if secret else None
                     probe = host.replace("*", "wildcard")  # a name a wildcard listener serves
-                    if pair and (lis.hostname is None or covers(pair[0], probe)):
-                        folder = self.folder / "pki"
-                        folder.mkdir(exist_ok=True)
-                        crt, keyfile = folder / f"{key.replace('/', '_')}.crt", folder / f"{key.replace('/', '_')}.key"
-                        crt.write_bytes(pair[0])
-                        keyfile.write_bytes(pair[1])
-                        os.chmod(keyfile, 0o600)
-                        out[key] = (str(crt), str(keyfile))
-                        self._trust.add(str(crt))
+                    files = self._secret_files(key, self._secret(key), None if lis.hostname is None else probe)
+                    if files:
+                        out[key] = files
                         continue
                     if self._ca is None:
                         self._ca = LocalCA(self.folder / "pki")
@@ -400,6 +394,30 @@ class Lab(Connection):
                     out[key] = self._ca.issue(names + [h for h in self._hosts_of(gw) if h != lis.hostname],
                                               key.replace("/", "_"))
         return out
+
+    def _secret_files(self, key: str, secret: dict | None, probe: str | None) -> tuple[str, str] | None:
+        """PEM files of a Secret whose certificate is usable (and covers ``probe``, when
+        given), written atomically once per Secret content; None when it is not usable.
+        Parsing certificates costs tens of milliseconds, so answers are cached."""
+        if not secret:
+            return None
+        from .certs import covers, secret_pair
+
+        fingerprint = hashlib.sha256(json.dumps(
+            [secret.get("data"), secret.get("stringData"), probe], sort_keys=True, default=str).encode()).hexdigest()
+        if (key, fingerprint) not in self._secret_cache:
+            pair = secret_pair(secret)
+            files = None
+            if pair and (probe is None or covers(pair[0], probe)):
+                folder = self.folder / "pki"
+                folder.mkdir(exist_ok=True)
+                crt, keyfile = folder / f"{key.replace('/', '_')}.crt", folder / f"{key.replace('/', '_')}.key"
+                atomic_write(crt, pair[0])
+                atomic_write(keyfile, pair[1], mode=0o600)
+                files = (str(crt), str(keyfile))
+                self._trust.add(files[0])
+            self._secret_cache[(key, fingerprint)] = files
+        return self._secret_cache[(key, fingerprint)]
 
     @staticmethod
     def _hosts_of(gw) -> list[str]:

@@ -37,6 +37,8 @@ import socket
 import ssl
 import tempfile
 import threading
+import time
+import uuid
 import warnings
 import weakref
 from pathlib import Path
@@ -62,6 +64,10 @@ PROXY_HEADERS = frozenset(h.lower() for h in (
     "Content-Type", "Te", "Grpc-Accept-Encoding", "Grpc-Encoding", "Grpc-Timeout",
     # the lab's sidecar (Envoy standing in for linkerd2-proxy) marks the hop it made
     "X-Gwlib-Sidecar"))
+
+
+#: Request header the lab adds so it can ask the echo fleet who received a request.
+REQUEST_ID_HEADER = "X-Gwlib-Request-Id"
 
 
 class LabWarning(UserWarning):
@@ -503,6 +509,8 @@ class Lab(Connection):
         method = req.get("method") or "GET"
         path = req.get("path") or "/"
         headers = dict(req.get("headers") or {})
+        request_id = uuid.uuid4().hex
+        headers[REQUEST_ID_HEADER] = request_id   # lets the lab ask the echo fleet about mirrors
         sni = host.rsplit(":", 1)[0] if not host.startswith("[") else host
         for attempt in (0, 1):
             conn = self._connection(local, scheme, sni)
@@ -526,7 +534,7 @@ class Lab(Connection):
                 pairs = resp.getheaders()
                 if resp.will_close:
                     conn.close()
-                return self._answer(resp.status, pairs, raw)
+                return self._with_mirrors(self._answer(resp.status, pairs, raw), request_id)
             except ssl.SSLError as exc:
                 self._drop(local, scheme, sni)
                 return _error_answer(f"TLS handshake failed: {exc.reason or exc}")
@@ -545,6 +553,42 @@ class Lab(Connection):
         conn = getattr(self._pool, "conns", {}).pop((local, scheme, sni), None)
         if conn is not None:
             conn.close()
+
+    def _mirror_count(self, route: str | None, rule: int | None) -> int:
+        """How many RequestMirror filters the IR gives the rule that answered."""
+        if route is None or rule is None:
+            return 0
+        index = getattr(self.router, "_gwlib_mirror_index", None)
+        if index is None:
+            index = {}
+            for gw in self.router.ir.gateways.values():
+                for lis in gw.listeners:
+                    for vh in lis.virtual_hosts():
+                        for e in vh.http:
+                            index[(e.route, e.rule)] = len(e.action.mirrors)
+            self.router._gwlib_mirror_index = index
+        return index.get((route, rule), 0)
+
+    def _with_mirrors(self, answer: dict, request_id: str, wait: float = 0.25) -> dict:
+        """Fill ``mirrored_to`` from what the echo fleet saw: every endpoint that received
+        this request besides the backend that answered. Copies travel on their own, so
+        the fleet is asked for up to ``wait`` seconds (a percentage mirror may send none)."""
+        expected = self._mirror_count(answer.get("route"), answer.get("rule"))
+        if answer.get("request"):
+            answer["request"]["headers"].pop(REQUEST_ID_HEADER, None)
+        if not expected:
+            return answer
+        deadline = time.monotonic() + wait
+        seen = self.fleet.seen(request_id)
+        while len(seen) < 1 + expected and time.monotonic() < deadline:
+            time.sleep(0.005)
+            seen = self.fleet.seen(request_id)
+        primary = answer.get("backend")
+        mirrored = list(seen)
+        if primary in mirrored:
+            mirrored.remove(primary)
+        answer["mirrored_to"] = mirrored
+        return answer
 
     def _answer(self, status: int, pairs: list[tuple[str, str]], raw: bytes) -> dict:
         out: dict[str, str] = {}

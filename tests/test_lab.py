@@ -215,3 +215,18 @@ def _alive(pid: int) -> bool:
             return fh.read().split(")")[-1].split()[0] != "Z"
     except OSError:
         return True
+
+
+@pytest.mark.parametrize("dataplane", DATAPLANES)
+def test_mirrored_to_lists_the_copy_the_echo_fleet_received(dataplane):
+    routing = ROOT / "data" / "manifests" / "routing"
+    files = [routing / "00-gateway.yaml", routing / "05-services.yaml", routing / "43-mirrors.yaml"]
+    req = {"gateway": "shop/edge", "host": "mirror.example.com", "path": "/all"}
+    ref = gwlib.connect("reference")
+    ref.apply(*files)
+    with gwlib.connect("lab", dataplane=dataplane) as lab:
+        lab.apply(*files)
+        answer = lab.request(req)
+    assert answer["mirrored_to"] == ref.request(req)["mirrored_to"] == [
+        {"namespace": "shop", "name": "audit", "port": 80}]
+    assert "X-Gwlib-Request-Id" not in answer["request"]["headers"]

@@ -347,6 +347,12 @@ class EchoFleet:
             out[(st.namespace, st.service, st.version)] = st
         return out
 
+    def seen(self, request_id: str) -> list[dict]:
+        """Which endpoints received the HTTP requests carrying ``X-Gwlib-Request-Id:
+        request_id`` (``{"namespace", "name", "port"}`` each — the Service — in arrival order)."""
+        from urllib.parse import quote
+        return list(self._call("GET", f"/seen?id={quote(request_id)}")["endpoints"])
+
     def reset_stats(self) -> None:
         self._call("GET", "/stats?reset=1")
 

@@ -46,6 +46,8 @@ GET      /faults             ``{"faults": [...]}``
 POST     /faults             ``{"namespace", "service", "version" (null = all),
                              "error_rate", "latency_ms", "seed", "status", "grpc_status"}``
 DELETE   /faults             ``{"namespace"?, "service"?, "version"?}`` (none = all)
+GET      /seen?id=ID         ``{"endpoints": [{namespace, name, port}, ...]}``: who received
+                             the HTTP requests carrying ``X-Gwlib-Request-Id: ID``
 GET      /stats[?reset=1]    ``{"versions": [{namespace, service, version, requests,
                              errors, statuses, pods, latency_ms: [...]}]}``
 POST     /shutdown           stops the process
@@ -822,6 +824,8 @@ class EchoApp:
         self.endpoints: dict[str, Endpoint] = {}
         self.faults: dict[tuple[str, str, str | None], Fault] = {}
         self.stats: dict[tuple[str, str, str], VersionStats] = {}
+        #: (X-Gwlib-Request-Id, who answered) of recent HTTP requests, for GET /seen
+        self.seen: collections.deque = collections.deque(maxlen=20_000)
         self.stopped = asyncio.Event()
         self.control: asyncio.AbstractServer | None = None
 
@@ -879,6 +883,10 @@ class EchoApp:
         return d
 
     def handle_http(self, ep: Endpoint, req: Request) -> Any:
+        ids = req.index.get("x-gwlib-request-id")
+        if ids:  # the lab asks later who received a request (mirrors)
+            self.seen.append((ids[0], {"namespace": ep.identity["namespace"], "name": ep.identity["service"],
+                                    "port": ep.identity["port"]}))
         err, delay = ep.decide()
         target = req.target
         if "delay=" in target:
@@ -1055,6 +1063,9 @@ class EchoApp:
                     for s in self.stats.values():
                         s.reset()
                 return _json_response(200, out)
+            if path == "/seen" and method == "GET":
+                rid = parse_qs(url.query).get("id", [""])[0]
+                return _json_response(200, {"endpoints": [who for r, who in list(self.seen) if r == rid]})
             if path == "/shutdown" and method == "POST":
                 self.loop.call_soon(self.stopped.set)
                 return _json_response(200, {"ok": True})

@@ -56,6 +56,14 @@ def exercise(key: str, question: str, hint: str,
     return wrap
 
 
+def _reference(*sources: Any):
+    """A reference-mode connection holding ``sources`` (checkers compute answers with it)."""
+    from .connection import ReferenceConnection
+    conn = ReferenceConnection()
+    conn.apply(*sources)
+    return conn
+
+
 def question(key: str) -> str:
     return _REGISTRY[key].question
 
@@ -105,9 +113,7 @@ def _gateway_owner() -> str:
           "the talk's Gateway? (a number)",
           "look at the statusCode of the RequestRedirect filter on the http listener's route.")
 def _redirect_status() -> int:
-    from .connection import ReferenceConnection
-    conn = ReferenceConnection()
-    conn.apply(_talk())
+    conn = _reference(_talk())
     return conn.request(gateway="argocd/argocd-server-gateway", host="argocd.example.com", path="/")["status"]
 
 
@@ -131,9 +137,7 @@ def _routing(name: str = "") -> str:
 
 def _routing_conn(*files: str):
     """A fresh reference connection with notebook 03's stage and the given route files."""
-    from .connection import ReferenceConnection
-    conn = ReferenceConnection()
-    conn.apply(_routing("00-gateway.yaml"), _routing("05-services.yaml"), *(_routing(f) for f in files))
+    conn = _reference(_routing("00-gateway.yaml"), _routing("05-services.yaml"), *(_routing(f) for f in files))
     return conn
 
 
@@ -252,9 +256,7 @@ def _beyond() -> str:
           "which gRPC status code does the Gateway answer? (a number)",
           "the GRPCRoute only matches gwlib.echo.EchoService; an unmatched call is UNIMPLEMENTED.")
 def _grpc_unmatched() -> int:
-    from .connection import ReferenceConnection
-    conn = ReferenceConnection()
-    conn.apply(_beyond())
+    conn = _reference(_beyond())
     return conn.request(gateway="apps/multi", host="grpc.example.com",
                         grpc={"service": "other.Service", "method": "Get"})["grpc_status"]
 
@@ -263,9 +265,7 @@ def _grpc_unmatched() -> int:
           "(a number between 0 and 1)", "weights are relative: 10 / (90 + 10).",
           same=lambda given, expected: isinstance(given, (int, float)) and abs(given - expected) < 1e-9)
 def _tcp_share() -> float:
-    from .connection import ReferenceConnection
-    conn = ReferenceConnection()
-    conn.apply(_beyond())
+    conn = _reference(_beyond())
     return conn.split(gateway="apps/multi", port=5432, scheme="tcp").get("apps/db-replica", 0.0)
 
 
@@ -413,10 +413,8 @@ def _header_route() -> list[str]:
 def _mesh_conn(*extra: str):
     from pathlib import Path
 
-    from .connection import ReferenceConnection
     manifests = Path(__file__).resolve().parent.parent / "data" / "manifests"
-    conn = ReferenceConnection()
-    conn.apply(manifests / "talk-mesh")
+    conn = _reference(manifests / "talk-mesh")
     for name in extra:
         conn.apply(manifests / "mesh" / name)
     return conn
@@ -492,9 +490,7 @@ def _shop(path: str) -> dict:
           "a backendRef without a weight has weight 1; shares are weight / sum of the rule's weights.",
           same=_same_share)
 def _default_weight_share() -> float:
-    from .connection import ReferenceConnection
-    conn = ReferenceConnection()
-    conn.apply(_rollouts("weights"))
+    conn = _reference(_rollouts("weights"))
     return conn.split(_shop("/default")).get("shop/canary", 0.0)
 
 
@@ -503,9 +499,7 @@ def _default_weight_share() -> float:
           "an invalid backend keeps its share of the weights, and that share answers 500.",
           same=_same_share)
 def _ghost_error_share() -> float:
-    from .connection import ReferenceConnection
-    conn = ReferenceConnection()
-    conn.apply(_rollouts("weights"))
+    conn = _reference(_rollouts("weights"))
     return conn.split(_shop("/ghost")).get("500", 0.0)
 
 
@@ -532,10 +526,8 @@ def _same_numbers(given: Any, expected: list[int]) -> bool:
           "the first step whose analysis measures the canary's success rate: count from 0.",
           same=_same_status)
 def _abort_step() -> int | None:
-    from .connection import ReferenceConnection
     from .rollout import RolloutRun
-    conn = ReferenceConnection()
-    conn.apply(_rollouts("talk"))
+    conn = _reference(_rollouts("talk"))
     run = RolloutRun(conn, seed=0, requests_per_step=1000)
     run.set_fault("v2", error_rate=0.05)
     return run.run().aborted_at_step

@@ -400,7 +400,29 @@ def _parse_time(s: str) -> Optional[datetime]:
 
 
 # --------------------------------------------------------------------------- resource
-class Resource(GWModel):
+class _ObjectFace:
+    """What typed resources and generic objects both offer: labels, annotations and the
+    place they were loaded from. (Needs ``metadata`` and a ``_source`` private attribute.)"""
+
+    @property
+    def labels(self) -> dict[str, str]:
+        return dict(self.metadata.labels or {})
+
+    @property
+    def annotations(self) -> dict[str, str]:
+        return dict(self.metadata.annotations or {})
+
+    @property
+    def source(self) -> Optional[tuple[str, int]]:
+        """(file, document index) this object was loaded from, if known."""
+        return self._source
+
+    def set_source(self, file: str, doc: int):
+        self._source = (str(file), int(doc))
+        return self
+
+
+class Resource(_ObjectFace, GWModel):
     """Base of every top-level object gwlib understands (apiVersion, kind,
     metadata, spec, status).
 
@@ -509,22 +531,6 @@ class Resource(GWModel):
         ts = self.metadata.creation_timestamp
         return _parse_time(ts) if ts else None
 
-    @property
-    def labels(self) -> dict[str, str]:
-        return dict(self.metadata.labels or {})
-
-    @property
-    def annotations(self) -> dict[str, str]:
-        return dict(self.metadata.annotations or {})
-
-    @property
-    def source(self) -> Optional[tuple[str, int]]:
-        """(file, document index) this object was loaded from, if known."""
-        return self._source
-
-    def set_source(self, file: str, doc: int) -> "Resource":
-        self._source = (str(file), int(doc))
-        return self
 
     @property
     def channel(self) -> str:
@@ -584,7 +590,7 @@ def _lenient_meta(meta: Any) -> LenientMeta:
                            namespace=ns if isinstance(ns, str) else None)
 
 
-class GenericObject(BaseModel):
+class GenericObject(_ObjectFace, BaseModel):
     """Any object gwlib has no model for (unknown apiVersion/kind).  The raw
     dict is kept in :attr:`raw`; metadata is parsed leniently."""
 
@@ -640,21 +646,6 @@ class GenericObject(BaseModel):
             return ts if ts.tzinfo else ts.replace(tzinfo=timezone.utc)
         return _parse_time(ts) if isinstance(ts, str) and ts else None
 
-    @property
-    def labels(self) -> dict[str, str]:
-        return dict(self.metadata.labels or {})
-
-    @property
-    def annotations(self) -> dict[str, str]:
-        return dict(self.metadata.annotations or {})
-
-    @property
-    def source(self) -> Optional[tuple[str, int]]:
-        return self._source
-
-    def set_source(self, file: str, doc: int) -> "GenericObject":
-        self._source = (str(file), int(doc))
-        return self
 
     def to_dict(self, defaults: bool = False) -> dict[str, Any]:
         return self.raw

@@ -179,9 +179,14 @@ def read_documents(source: Any) -> list[Document]:
         return _expand("<object>", 0, dict(source))
     if isinstance(source, os.PathLike) or (isinstance(source, str) and not _looks_like_yaml_text(source)):
         path = Path(source)
-        if path.is_dir():
-            return [d for f in _files_in(path) for d in _read_file(f)]
-        if not path.exists():
+        try:
+            if path.is_dir():
+                return [d for f in _files_in(path) for d in _read_file(f)]
+            exists = path.exists()
+        except OSError as exc:  # e.g. a name longer than the file system allows
+            return [Document(str(path), 0, problem=Problem(
+                str(path), 0, "", "", "", "", f"cannot read file: {exc.strerror or exc}"))]
+        if not exists:
             return [Document(str(path), 0, problem=Problem(
                 str(path), 0, "", "", "", "", "cannot read file: no such file or directory"))]
         return _read_file(path)

@@ -79,3 +79,9 @@ def test_missing_file_and_binary_file_are_problems(tmp_path):
 def test_dicts_and_lists_of_sources():
     docs = read_documents([{"kind": "A"}, {"kind": "B"}, "kind: C\n"])
     assert [(d.data["kind"], d.index) for d in docs] == [("A", 0), ("B", 1), ("C", 0)]
+
+
+def test_a_name_too_long_for_the_file_system_is_a_problem_not_an_exception():
+    # found by the property test: text without a newline or colon is read as a path
+    (doc,) = read_documents("0" * 300)
+    assert doc.problem is not None and doc.problem.message.startswith("cannot read file:")

@@ -90,8 +90,13 @@ def secret_pair(secret: dict) -> tuple[bytes, bytes] | None:
         crt = string_data.get("tls.crt", "").encode() or base64.b64decode(data.get("tls.crt", ""))
         key = string_data.get("tls.key", "").encode() or base64.b64decode(data.get("tls.key", ""))
         cert = x509.load_pem_x509_certificate(crt)
-        serialization.load_pem_private_key(key, password=None)
-    except (ValueError, TypeError):
+        # the RSA consistency checks cost tens of milliseconds per key; what makes a pair
+        # usable is that the key belongs to the certificate, which is compared below
+        private = serialization.load_pem_private_key(key, password=None, unsafe_skip_rsa_key_validation=True)
+        spki = (serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+        if private.public_key().public_bytes(*spki) != cert.public_key().public_bytes(*spki):
+            return None   # a key of another certificate: a TLS server could not use it
+    except (ValueError, TypeError, AttributeError):
         return None
     now = dt.datetime.now(dt.timezone.utc)
     if not cert.not_valid_before_utc <= now <= cert.not_valid_after_utc:

@@ -46,7 +46,7 @@ from typing import Any
 
 from . import binaries
 from .backends import EchoEndpoint, EchoFleet, grpc_request, tcp_request, udp_request
-from .connection import Connection, _merge
+from .connection import Connection, _canonical, _error_answer, _merge, _SNIConnection
 from .dataplanes import ROUTE_HEADER, RULE_HEADER, Binding, Finding, Upstream
 from .processes import Supervisor, atomic_write, free_port
 
@@ -687,18 +687,6 @@ class Lab(Connection):
         return f"<gwlib lab ({self.dataplane}): {state}>"
 
 
-class _SNIConnection(http.client.HTTPSConnection):
-    """HTTPS to 127.0.0.1 with the SNI (and certificate check) of the request's host."""
-
-    def __init__(self, host: str, port: int, sni: str, **kw: Any):
-        super().__init__(host, port, **kw)
-        self._sni = sni
-
-    def connect(self) -> None:
-        sock = socket.create_connection((self.host, self.port), self.timeout)
-        self.sock = self._context.wrap_socket(sock, server_hostname=self._sni)
-
-
 def ir_listener_shape(ir) -> tuple:
     """What a keep-alive connection is bound to: each listener's port, protocol, hostname and
     TLS setup (routes may change under a live connection; listeners may not)."""
@@ -740,14 +728,4 @@ def _tls_passthrough_probe(local: int, hello: bytes, timeout: float = 5.0) -> di
         return json.loads(line.decode("utf-8", "surrogateescape"))
     except ValueError:
         return None
-
-
-def _canonical(name: str) -> str:
-    from .filters import canonical_header_name
-    return canonical_header_name(name)
-
-
-def _error_answer(message: str) -> dict:
-    return {"status": None, "backend": None, "request": None, "headers": {}, "location": None,
-            "mirrored_to": [], "route": None, "rule": None, "error": message}
 

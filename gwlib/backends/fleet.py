@@ -27,9 +27,19 @@ _GWLIB_DIR = str(Path(__file__).resolve().parent.parent)
 
 # Start the server without running gwlib/__init__.py (which imports pydantic and the
 # validators: ~100 ms the echo server does not need): register a bare ``gwlib`` package
-# whose __path__ is the real folder, then import the server module from it.
-_BOOT = ("import sys, types; p = types.ModuleType('gwlib'); p.__path__ = [{path!r}]; "
+# whose __path__ is the real folder, then import the server module from it. The child runs
+# with ``-S`` (no site module: its .pth processing costs ~15 ms at every start) and is given
+# this interpreter's import path instead, so it finds the same h2 and grpcio.
+_BOOT = ("import sys, types; sys.path[1:1] = {sys_path!r}; p = types.ModuleType('gwlib'); p.__path__ = [{path!r}]; "
          "sys.modules['gwlib'] = p; from gwlib.backends.server import main; sys.exit(main())")
+
+
+def _import_path() -> list[str]:
+    """This interpreter's import path beyond the standard library (site-packages and
+    anything added to it), for a child started without the site module."""
+    std = {os.path.normpath(p) for p in sys.path[1:] if p and "site-packages" not in p and "dist-packages" not in p
+           and os.path.normpath(p).startswith(os.path.normpath(sys.base_prefix))}
+    return [p for p in sys.path if p and os.path.isdir(p) and os.path.normpath(p) not in std]
 
 
 class EchoError(RuntimeError):
@@ -124,7 +134,7 @@ class EchoFleet:
                 if wait:
                     self.wait_ready()
                 return self
-            argv = [sys.executable, "-c", _BOOT.format(path=_GWLIB_DIR), "serve",
+            argv = [sys.executable, "-S", "-c", _BOOT.format(path=_GWLIB_DIR, sys_path=_import_path()), "serve",
                     "--ready-file", str(self._ready_file), "--parent-pid", str(os.getpid())]
             if self.ingress:
                 argv += ["--ingress", self.ingress]

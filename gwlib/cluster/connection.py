@@ -51,7 +51,6 @@ from __future__ import annotations
 import http.client
 import json
 import os
-import socket
 import ssl
 import sys
 import threading
@@ -59,7 +58,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from ..connection import Connection, StatusList, _merge
+from ..connection import Connection, StatusList, _canonical, _error_answer, _merge, _SNIConnection
 from ..validation import load
 from . import echo, metrics, rollouts, safety
 from .api import Api, Resource, describe
@@ -1000,28 +999,6 @@ def _default_api_version(kind: str) -> str:
     if kind in ("Rollout", "AnalysisTemplate", "AnalysisRun", "ClusterAnalysisTemplate"):
         return rollouts.ROLLOUT_API
     return "v1"
-
-
-def _canonical(name: str) -> str:
-    from ..filters import canonical_header_name
-    return canonical_header_name(name)
-
-
-def _error_answer(message: str) -> dict:
-    return {"status": None, "backend": None, "request": None, "headers": {}, "location": None,
-            "mirrored_to": [], "route": None, "rule": None, "error": message}
-
-
-class _SNIConnection(http.client.HTTPSConnection):
-    """HTTPS to an address with the SNI (and certificate check) of the request's host."""
-
-    def __init__(self, host: str, port: int, sni: str, **kw: Any):
-        super().__init__(host, port, **kw)
-        self._sni = sni
-
-    def connect(self) -> None:
-        sock = socket.create_connection((self.host, self.port), self.timeout)
-        self.sock = self._context.wrap_socket(sock, server_hostname=self._sni)
 
 
 __all__ = ["ClusterConnection", "DEFAULT_PORTS"]

@@ -256,6 +256,7 @@ class GWModel(BaseModel):
         validate_default=False,
         validate_assignment=False,
         ser_json_by_alias=True,
+        defer_build=True,
     )
 
     #: list-map / set fields of this node: attribute -> list-map keys (JSON

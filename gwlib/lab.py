@@ -135,39 +135,45 @@ class Lab(Connection):
         self.findings: list[Finding] = []
         self._finalizer = weakref.finalize(self, _cleanup, self._driver, self.fleet, self.supervisor,
                                            str(self.folder))
-        self._boot_errors: list[BaseException] = []
+        self._boot_errors: dict[str, BaseException] = {}
         # the mesh: sidecars (one Envoy), started when first needed
         self._sidecars = None
         self._mesh_wanted = False                 # a mesh request was made
         self._mesh_namespaces: set[str] = set()   # anonymous meshed clients ("ns/*") asked for
         self._sidecar_ports: dict[tuple[str, str, int], int] = {}
         self._mesh_lock = threading.RLock()
-        self._boot = [threading.Thread(target=self._boot_step, args=(step,), daemon=True)
-                      for step in ("echo", "proxy", "tls")]
-        for t in self._boot:
+        self._boot = {step: threading.Thread(target=self._boot_step, args=(step,), daemon=True)
+                      for step in ("echo", "proxy", "tls")}
+        for t in self._boot.values():
             t.start()
 
     def _boot_step(self, step: str) -> None:
         """Started in parallel at connect(): the echo process, the proxy (with an empty
-        configuration) and the TLS library all take tens of milliseconds to come up."""
+        configuration) and the TLS library all take tens of milliseconds to come up. A proxy
+        that cannot add listeners without a restart (Traefik) starts with the first apply."""
         try:
             if step == "echo":
                 self.fleet.start()
-            elif step == "proxy":
+            elif step == "proxy" and getattr(self._driver, "live_listeners", True):
                 from .ir import IR
                 self._driver.apply(IR(), Binding(admin_port=self._admin_port))
             else:
                 from . import certs  # noqa: F401 - loading cryptography is the slow part
         except BaseException as exc:  # noqa: BLE001 - re-raised by the first apply
-            self._boot_errors.append(exc)
+            self._boot_errors[step] = exc
 
-    def _join_boot(self) -> None:
-        if self._boot:
-            for t in self._boot:
+    def _booting(self, step: str) -> bool:
+        t = self._boot.get(step)
+        return t is not None and t.is_alive()
+
+    def _join_boot(self, *steps: str) -> None:
+        """Wait for these boot steps (default: all); re-raise the first one that failed."""
+        for step in steps or tuple(self._boot):
+            t = self._boot.pop(step, None)
+            if t is not None:
                 t.join()
-            self._boot = []
-            if self._boot_errors:
-                raise self._boot_errors[0]
+            if step in self._boot_errors:
+                raise self._boot_errors[step]
 
     # -- programming the data plane -------------------------------------------------------
 
@@ -176,20 +182,38 @@ class Lab(Connection):
         self._sync()
 
     def _sync(self) -> None:
-        self._join_boot()
-        router = self.router
-        ir = router.ir
+        ir = self.router.ir
         endpoints, upstreams = self._endpoints(ir)
-        ports = self.fleet.ensure(endpoints.values(), prune=True) if endpoints else {}
-        if not endpoints and self.fleet.endpoints:
-            self.fleet.remove(list(self.fleet.endpoints))
-        binding = Binding(
-            listeners=self._listeners(ir),
-            upstreams={k: Upstream(k[0], k[1], k[2], ports[endpoints[k].key], upstreams[k])
-                       for k in endpoints},
-            certificates=self._certificates(ir),
-            admin_port=self._admin_port)
+        # While the echo process is still starting (the first apply after connect()), its
+        # ports are chosen here and the proxy is programmed meanwhile; the endpoints are
+        # bound right after. Otherwise they are bound first, as usual.
+        early = bool(endpoints) and self._booting("echo")
+        if early:
+            ports = self.fleet.reserve(endpoints.values())
+        else:
+            self._join_boot("echo")
+            ports = self.fleet.ensure(endpoints.values(), prune=True) if endpoints else {}
+            if not endpoints and self.fleet.endpoints:
+                self.fleet.remove(list(self.fleet.endpoints))
+        self._join_boot("tls")
+        certificates = self._certificates(ir)
+        listeners = self._listeners(ir)
+
+        def bind(ports: dict[str, int]) -> Binding:
+            return Binding(listeners=listeners,
+                           upstreams={k: Upstream(k[0], k[1], k[2], ports[endpoints[k].key], upstreams[k])
+                                      for k in endpoints},
+                           certificates=certificates, admin_port=self._admin_port)
+
+        self._join_boot("proxy")
+        binding = bind(ports)
         findings = list(self._driver.apply(ir, binding))
+        if early:
+            self._join_boot("echo")
+            bound = self.fleet.ensure(endpoints.values(), prune=True)
+            if bound != ports:   # a chosen port was taken meanwhile: program the ports bound
+                binding = bind(bound)
+                findings = list(self._driver.apply(ir, binding))
         if (binding.listeners, binding.certificates) != (self._binding.listeners, self._binding.certificates) \
                 or ir_listener_shape(ir) != self._listener_shape:
             self._generation += 1
@@ -674,7 +698,7 @@ class Lab(Connection):
 
     def close(self) -> None:
         """Stop the proxy and the echo backends and remove the lab's files."""
-        for t in self._boot:
+        for t in list(self._boot.values()):
             t.join()
         self._finalizer()
 

@@ -657,3 +657,34 @@ def test_no_process_left_behind_after_close():
     assert pid not in watchdog._groups  # and unregistered once stopped
     with pytest.raises(ProcessError, match="closed"):
         sup.start("late", [sys.executable, "-c", "pass"])
+
+
+# ------------------------------------------------------------------------------- reserved ports
+
+def test_reserve_chooses_ports_before_the_process_is_up_and_ensure_binds_them():
+    eps = [EchoEndpoint("res", "web", 80, "http"), EchoEndpoint("res", "dns", 53, "udp")]
+    with EchoFleet() as f:
+        f.start(wait=False)
+        reserved = f.reserve(eps)
+        assert set(reserved) == {e.key for e in eps}
+        assert f.reserve(eps) == reserved            # asking again changes nothing
+        bound = f.ensure(eps)
+        assert bound == reserved
+        assert http_request(f"127.0.0.1:{bound[eps[0].key]}", "GET", "/x", host="h").body["service"] == "web"
+        assert f.reserve(eps) == bound               # running endpoints keep their port
+
+
+def test_ensure_takes_another_port_when_a_reserved_one_was_taken_meanwhile():
+    ep = EchoEndpoint("res", "taken", 80, "http")
+    with EchoFleet() as f:
+        port = f.reserve([ep])[ep.key]
+        squatter = socket.socket()
+        squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            squatter.bind(("127.0.0.1", port))
+            squatter.listen()
+            bound = f.ensure([ep])[ep.key]
+        finally:
+            squatter.close()
+        assert bound != port
+        assert http_request(f"127.0.0.1:{bound}", "GET", "/", host="h").body["service"] == "taken"

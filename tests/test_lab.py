@@ -230,3 +230,41 @@ def test_mirrored_to_lists_the_copy_the_echo_fleet_received(dataplane):
     assert answer["mirrored_to"] == ref.request(req)["mirrored_to"] == [
         {"namespace": "shop", "name": "audit", "port": 80}]
     assert "X-Gwlib-Request-Id" not in answer["request"]["headers"]
+
+
+def test_first_apply_programs_the_proxy_while_the_echo_process_starts(monkeypatch):
+    """The first apply chooses the echo ports itself and programs Envoy meanwhile; if a
+    chosen port was taken before the echo process bound it, the lab programs the port it
+    really got, so the first request is still answered."""
+    if not binaries.find("envoy"):
+        pytest.skip("envoy not installed")
+    import socket
+    from gwlib.backends import EchoFleet
+
+    squatters = []
+    real_reserve = EchoFleet.reserve
+
+    def reserve_then_steal(self, endpoints):
+        ports = real_reserve(self, endpoints)
+        for port in ports.values():   # another program takes every chosen port
+            s = socket.socket()
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            s.bind(("127.0.0.1", port))
+            s.listen()
+            squatters.append(s)
+        return ports
+
+    monkeypatch.setattr(EchoFleet, "reserve", reserve_then_steal)
+    try:
+        with gwlib.connect("lab", dataplane="envoy") as lab:
+            # make sure the early path runs, however fast the echo process starts here
+            monkeypatch.setattr(type(lab), "_booting", lambda self, step: step == "echo")
+            lab.apply(TALK)
+            taken = {s.getsockname()[1] for s in squatters}
+            assert taken, "the early path chose no ports"
+            assert not taken & set(lab.fleet.ports.values())
+            answer = lab.request(gateway=GW, port=443, scheme="https", host="argocd.example.com", path="/")
+            assert answer["status"] == 200 and answer["backend"]["name"] == "argocd-server"
+    finally:
+        for s in squatters:
+            s.close()

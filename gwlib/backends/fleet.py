@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..processes import FileProbe, ManagedProcess, ProcessError, Supervisor, TcpProbe
+from ..processes import FileProbe, ManagedProcess, ProcessError, Supervisor, TcpProbe, free_port
 from ._common import TOKEN_ENV, TOKEN_HEADER, EchoEndpoint, Fault
 
 _GWLIB_DIR = str(Path(__file__).resolve().parent.parent)
@@ -105,6 +105,8 @@ class EchoFleet:
         self._conn: http.client.HTTPConnection | None = None
         self._endpoints: dict[str, EchoEndpoint] = {}
         self._ports: dict[str, int] = {}
+        self._reserved: dict[str, int] = {}   # ports chosen by reserve(), not yet bound
+        self._reserve_lock = threading.Lock()  # not self._lock, which start() holds while the process boots
         self._faults: dict[tuple[str, str, str | None], dict[str, Any]] = {}
         self._ready_file = self.supervisor.log_dir / f"{name}-{secrets.token_hex(4)}.ready.json"
         self._restart_callbacks: list[Callable[[EchoFleet, dict[str, int]], None]] = []
@@ -229,7 +231,8 @@ class EchoFleet:
 
     # ------------------------------------------------------------------ endpoints
     def _post_endpoints(self, eps: list[EchoEndpoint], *, prune: bool, retry_conflicts: bool) -> dict[str, Any]:
-        payload = {"endpoints": [dict(ep.to_json(), listen_port=self._ports.get(ep.key, 0)) for ep in eps],
+        payload = {"endpoints": [dict(ep.to_json(), listen_port=self._ports.get(ep.key) or self._reserved.get(ep.key, 0))
+                                 for ep in eps],
                    "prune": prune}
         try:
             answer = self._call("POST", "/endpoints", payload)
@@ -274,13 +277,42 @@ class EchoFleet:
             eps[ep.key] = ep
         with self._lock:
             new = [k for k in eps if k not in self._ports]
-            self._post_endpoints(list(eps.values()), prune=prune, retry_conflicts=False)
+            # a reserved port may have been taken meanwhile: then any free one (returned)
+            reserved = any(k in self._reserved for k in new)
+            try:
+                self._post_endpoints(list(eps.values()), prune=prune, retry_conflicts=reserved)
+            finally:
+                with self._reserve_lock:
+                    for k in eps:
+                        self._reserved.pop(k, None)
             ports = {k: self._ports[k] for k in eps}
         if verify:
             for k in new:
                 if eps[k].protocol != "udp" and not TcpProbe(ports[k])():
                     raise EchoError(f"echo endpoint {k} does not accept connections on 127.0.0.1:{ports[k]}")
         return ports
+
+    def reserve(self, endpoints: Iterable[EchoEndpoint]) -> dict[str, int]:
+        """Choose the local ports of endpoints now, before they run; returns
+        ``{endpoint.key: port}``.
+
+        Endpoints that run keep their port; for the others a free 127.0.0.1 port is chosen
+        here (no call to the server process, which may still be starting), so a data plane
+        can be programmed meanwhile. The next :meth:`ensure` binds exactly these ports —
+        or, if another program took one in between, a free one, which it returns.
+        """
+        out: dict[str, int] = {}
+        with self._reserve_lock:
+            for ep in endpoints:
+                if ep.key not in self._ports and ep.key not in self._reserved:
+                    self._reserved[ep.key] = free_port("udp" if ep.protocol == "udp" else "tcp")
+                out[ep.key] = self._ports.get(ep.key) or self._reserved[ep.key]
+        return out
+
+    @property
+    def ready(self) -> bool:
+        """Whether the server process is up and its control channel known (no waiting)."""
+        return self._proc is not None and self._control_port is not None and self._proc.alive
 
     def remove(self, endpoints: Iterable[EchoEndpoint | str]) -> list[str]:
         """Stop these endpoints (objects or keys); returns the keys removed."""

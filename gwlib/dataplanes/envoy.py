@@ -1314,6 +1314,9 @@ class EnvoyDataPlane:
     crash is reported by the next :meth:`apply` with the log tail).
     """
 
+    #: listeners come and go through LDS while Envoy runs (no restart)
+    live_listeners = True
+
     name = DATAPLANE
 
     def __init__(self, workdir: str | os.PathLike, supervisor: Any, *, binary: str | None = None,
@@ -1461,6 +1464,19 @@ class EnvoyDataPlane:
             return
         self.swaps += 1
         cur = dict(old)   # what is on disk, step by step
+        if not json.loads(old.get(LDS) or '{"resources": []}').get("resources"):
+            # No listener yet (the first apply after start): no request can see a half
+            # state, so everything goes in one step (clusters, route configs, listeners).
+            order = [CDS] * (CDS in changed) + sorted(p for p in changed if _rds_name(p)) + [LDS] * (LDS in changed)
+            order += [p for p in changed if p not in order]
+            try:
+                self._step(cur, {p: files[p] for p in order})
+                for p in removed:
+                    (self.workdir / p).unlink(missing_ok=True)
+                    cur.pop(p, None)
+            finally:
+                self._files = cur
+            return
         try:
             # 1. clusters: make before break (the union first, so routes never name a missing one)
             if CDS in changed:
@@ -1494,7 +1510,7 @@ class EnvoyDataPlane:
               extra_wait: dict[str, str] | None = None) -> None:
         before = self._rejections()
         previous = {p: cur.get(p) for p in writes}
-        self._write(writes, sorted(writes))
+        self._write(writes, list(writes))   # in the order given
         cur.update(writes)
         expect = {p: file_version(t) for p, t in writes.items() if wait_for is None or p in wait_for}
         for p, t in (extra_wait or {}).items():

@@ -1149,6 +1149,10 @@ class TraefikDataPlane:
     (``X-Gwlib-Config`` on the admin entryPoint). A change of entryPoints restarts Traefik.
     """
 
+    #: entryPoints are static configuration: a new Gateway port means a restart, so there
+    #: is no point starting Traefik before the first configuration with listeners is known
+    live_listeners = False
+
     name = DATAPLANE
 
     def __init__(self, workdir: str | os.PathLike, supervisor, *, binary: str | None = None,

@@ -170,8 +170,7 @@ def test_requests_that_cannot_be_sent(tmp_path):
         cases = {
             "Gateway shop/nope not found in the cluster": {"gateway": "shop/nope"},
             "connection refused: Gateway shop/web has no listener on port 8000": {"gateway": "shop/web", "port": 8000},
-            "gRPC requests are not supported in cluster mode yet": {"gateway": "shop/web",
-                                                                    "grpc": {"service": "a.B", "method": "C"}},
+            '"grpc" must be {"service"': {"gateway": "shop/web", "grpc": "a.B/C"},     # gRPC: tests/test_cluster_grpc.py
             "mesh requests need a client inside the mesh": {"service": "shop/web-v1", "port": 8080, "from": "shop"},
             'the request has no "gateway"': {"path": "/"},
         }

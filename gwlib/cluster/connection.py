@@ -33,6 +33,13 @@ What each method does in a cluster:
   answer (design §4.1) is built from the echo server's report; ``backend`` is the Service
   whose endpoints hold the pod that answered. The cluster does not say which route or rule
   matched: ``route`` and ``rule`` are null.
+* gRPC requests (``{"grpc": {"service": ..., "method": ...}}``) — one unary call with grpcio
+  through the same Gateway port: h2c on an HTTP listener, TLS with ALPN ``h2`` on an HTTPS
+  listener; the request's ``host`` is the ``:authority`` and the SNI, its ``headers`` the
+  metadata. The echo backends (echo-basic's gRPC server) implement only
+  ``gateway_api_conformance.echo_basic.grpcecho.GrpcEcho`` (``Echo``, ``EchoTwo``), not the
+  lab's ``gwlib.echo.EchoService``; the answer is built from their ``EchoResponse``
+  (:func:`gwlib.cluster.echo.decode`) and carries ``grpc_status``.
 * ``split``/``explain`` — what the specification says for the manifests gwlib applied
   (gwlib's controller and reference router), to compare with what the cluster did.
 * ``set_weights`` — a JSON Patch of the live HTTPRoute's backendRef weights (each
@@ -42,15 +49,19 @@ What each method does in a cluster:
 * ``scrape_proxies``/``mesh_metrics`` — linkerd2-proxy metrics (:mod:`gwlib.cluster.metrics`);
   ``prometheus_query`` — linkerd-viz's Prometheus, through the API server's service proxy.
 
-Not yet in cluster mode (answered with a clear ``error``): gRPC, TCP, UDP and TLS
-passthrough requests, and mesh requests (``{"service": ...}``), which need a client inside
-the mesh.
+Not yet in cluster mode (answered with a clear ``error``): TCP, UDP and TLS passthrough
+requests — scripts/cluster-up.sh maps only the Gateway's ports 80 and 443 to the host, and
+the echo backends run echo-basic's HTTP and gRPC servers only — and mesh requests
+(``{"service": ...}``), which need a client inside the mesh.
 """
 from __future__ import annotations
 
+import base64
 import http.client
 import json
 import os
+import re
+import socket
 import ssl
 import sys
 import threading
@@ -58,6 +69,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from ..backends.client import GrpcReply
 from ..connection import Connection, StatusList, _canonical, _error_answer, _merge, _SNIConnection
 from ..validation import load
 from . import echo, metrics, rollouts, safety
@@ -83,6 +95,16 @@ ORDER = {"Namespace": 0, "ServiceAccount": 1, "Secret": 1, "ConfigMap": 1, "Serv
 SERVER_FIELDS = ("creationTimestamp", "resourceVersion", "uid", "generation", "managedFields", "selfLink")
 #: response headers a proxy or server adds on its own (left out of answers, as in the lab)
 DROP_RESPONSE = ("Date", "Server", "Content-Length")
+#: response metadata of gRPC itself (left out of gRPC answers' ``headers``)
+DROP_GRPC_RESPONSE = (*DROP_RESPONSE, "Content-Type", "Grpc-Accept-Encoding", "Grpc-Encoding", "Grpc-Status",
+                      "Grpc-Message", "Grpc-Status-Details-Bin")
+#: request headers that are HTTP/2 transport, not gRPC metadata (never sent as metadata)
+GRPC_TRANSPORT_HEADERS = frozenset({"host", "content-type", "content-length", "te", "connection", "keep-alive",
+                                    "transfer-encoding", "upgrade", "proxy-connection", "grpc-timeout",
+                                    "grpc-encoding", "grpc-accept-encoding"})
+#: how grpcio reports an HTTP response without a gRPC status (Traefik's 404, a 503, ...)
+_GRPC_HTTP_STATUS = re.compile(r"Received http2 header with status: (\d{3})")
+GRPC_TIMEOUT = 15.0
 
 
 def _key(obj: dict) -> tuple[str, str, str | None, str]:
@@ -555,40 +577,49 @@ class ClusterConnection(Connection):
         return gw_key, port, scheme, connect, host
 
     def request(self, request: dict | None = None, **fields: Any) -> dict:
-        """One request through the real Gateway; the answer in the design's format."""
+        """One request (HTTP, HTTPS or gRPC) through the real Gateway; the answer in the
+        design's format (gRPC answers add ``grpc_status``)."""
         req = _merge(request, fields)
         if "service" in req and "gateway" not in req:
             return _error_answer("mesh requests need a client inside the mesh: not supported in cluster mode yet")
-        if req.get("grpc"):
-            return _error_answer("gRPC requests are not supported in cluster mode yet")
         target = self._target(req)
         if isinstance(target, str):
             return _error_answer(target)
         _gw, _port, scheme, connect, host = target
         if scheme not in ("http", "https"):
             return _error_answer(f"{scheme.upper()} requests are not supported in cluster mode yet")
+        if req.get("grpc") is not None:
+            return self._grpc(req, connect, host, scheme)
         status, pairs, raw, err = self._http(req, connect, host, scheme)
         if err:
             return _error_answer(err)
         return self._answer(req, status, pairs, raw)
 
+    def _trusted_pems(self) -> list[str]:
+        """The certificates (PEM) of the TLS Secrets gwlib applied that load as trust anchors."""
+        out = []
+        for obj in self.store.objects():
+            if obj.kind != "Secret":
+                continue
+            crt = (obj.to_dict().get("data") or {}).get("tls.crt")
+            if not crt:
+                continue
+            try:
+                pem = base64.b64decode(crt).decode("ascii")
+                ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).load_verify_locations(cadata=pem)
+            except (ssl.SSLError, ValueError):
+                continue
+            out.append(pem)
+        return out
+
     def _ssl_context(self) -> ssl.SSLContext:
         """Trust the certificates of the TLS Secrets gwlib applied; without any, do not
         verify (a local cluster's self-signed certificates)."""
-        certs = []
-        for obj in self.store.objects():
-            if obj.kind == "Secret":
-                data = (obj.to_dict().get("data") or {})
-                if data.get("tls.crt"):
-                    certs.append(data["tls.crt"])
+        pems = self._trusted_pems()
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-        if certs:
-            import base64
-            for c in certs:
-                try:
-                    ctx.load_verify_locations(cadata=base64.b64decode(c).decode("ascii", "replace"))
-                except (ssl.SSLError, ValueError):
-                    continue
+        if pems:
+            for pem in pems:
+                ctx.load_verify_locations(cadata=pem)
         else:
             ctx.check_hostname = False
             ctx.verify_mode = ssl.CERT_NONE
@@ -599,7 +630,7 @@ class ClusterConnection(Connection):
         method = req.get("method") or "GET"
         path = req.get("path") or "/"
         headers = dict(req.get("headers") or {})
-        sni = host.rsplit(":", 1)[0] if not host.startswith("[") else host
+        sni = _sni(host)
         try:
             if scheme == "https":
                 conn = _SNIConnection(address, int(port), sni, context=self._ssl_context(), timeout=15)
@@ -647,6 +678,106 @@ class ClusterConnection(Connection):
             out.pop("Content-Type", None)
         return {"status": status, "backend": backend, "request": received, "headers": out,
                 "location": out.get("Location"), "mirrored_to": [], "route": None, "rule": None}
+
+    # -- gRPC -------------------------------------------------------------------------------
+
+    def _grpc(self, req: dict, connect: str, host: str, scheme: str) -> dict:
+        """One unary gRPC call through the Gateway (h2c, or TLS with ALPN h2 for ``https``)."""
+        g = req["grpc"]
+        if not isinstance(g, dict):
+            return _error_answer('"grpc" must be {"service": "pkg.Service", "method": "Method"}')
+        service, method = str(g.get("service") or ""), str(g.get("method") or "")
+        metadata = _grpc_metadata(req.get("headers") or {})
+        if isinstance(metadata, str):
+            return _error_answer(metadata)
+        address, _, port = connect.rpartition(":")
+        sni = _sni(host)
+        roots = None
+        if scheme == "https":
+            probe = self._tls_probe(address.strip("[]"), int(port), sni, connect)
+            if isinstance(probe, str):
+                return _error_answer(probe)
+            roots = probe
+        else:
+            try:  # a refused connection is one line, as for HTTP
+                socket.create_connection((address.strip("[]"), int(port)), timeout=GRPC_TIMEOUT).close()
+            except OSError as exc:
+                return _error_answer(f"connection failed: {exc} ({connect})")
+        try:
+            reply = _grpc_call(connect, f"/{service}/{method}", metadata, host, sni, roots)
+        except ValueError as exc:  # metadata grpcio refuses
+            return _error_answer(f"gRPC metadata refused: {exc}")
+        if reply.code == 14 and reply.details.startswith("failed to connect to all addresses"):
+            # grpcio's own words for a channel that never connected (no reply from anyone)
+            line = reply.details.splitlines()[0]
+            if scheme == "https":  # TCP and the TLS probe got through: grpcio's TLS check did not
+                return _error_answer(f"TLS handshake failed: {line} (gRPC checks that the certificate names {sni})")
+            return _error_answer(f"connection failed: {line} ({connect})")
+        ans = self._grpc_answer(req, reply)
+        if reply.code == 12 and ans["status"] == 200 and service != echo.GRPC_ECHO_SERVICE \
+                and self.backends == "echo":
+            self._warn_once(f"gRPC service {service or '(none)'}: the echo backends (echo-basic) implement only "
+                            f"{echo.GRPC_ECHO_SERVICE} (methods {', '.join(echo.GRPC_ECHO_METHODS)}); "
+                            "any other service answers UNIMPLEMENTED (12) even when a GRPCRoute matched")
+        return ans
+
+    def _tls_probe(self, address: str, port: int, sni: str, connect: str) -> bytes | str:
+        """Check the TLS handshake as the HTTP requests do (the applied Secrets' certificates,
+        the SNI, ALPN h2); returns the PEM roots for grpcio — the applied Secrets'
+        certificates, else the certificate the Gateway presented — or an error line."""
+        ctx = self._ssl_context()
+        ctx.set_alpn_protocols(["h2"])
+        try:
+            with socket.create_connection((address, port), timeout=GRPC_TIMEOUT) as sock, \
+                    ctx.wrap_socket(sock, server_hostname=sni) as tls:
+                alpn = tls.selected_alpn_protocol()
+                der = tls.getpeercert(binary_form=True)
+        except ssl.SSLError as exc:
+            return f"TLS handshake failed: {exc.reason or exc}"
+        except OSError as exc:
+            return f"connection failed: {exc} ({connect})"
+        if alpn != "h2":
+            return f"the Gateway did not negotiate HTTP/2 (ALPN h2) for {sni} ({connect}): gRPC needs it"
+        pems = self._trusted_pems()
+        if pems:
+            return "".join(pems).encode("ascii")
+        if not der:
+            return f"TLS handshake failed: no certificate from {connect}"
+        return ssl.DER_cert_to_PEM_cert(der).encode("ascii")
+
+    def _grpc_answer(self, req: dict, reply: GrpcReply) -> dict:
+        m = _GRPC_HTTP_STATUS.search(reply.details) if reply.code else None
+        headers: dict[str, str] = {}
+        for k, v in reply.initial_metadata.items():
+            name = _canonical(k)
+            if name not in DROP_GRPC_RESPONSE:
+                headers[name] = f"{headers[name]},{v}" if name in headers else v
+        ans: dict[str, Any] = {"status": int(m.group(1)) if m else 200, "backend": None, "request": None,
+                               "headers": headers, "location": None, "mirrored_to": [], "route": None,
+                               "rule": None, "grpc_status": reply.code}
+        if reply.code != 0 or reply.body is None:
+            return ans
+        try:
+            assertions = echo.decode(reply.body).get("assertions")
+        except ValueError:
+            assertions = None
+        if not assertions:
+            self._warn_once("a gRPC reply was not the conformance echo's EchoResponse: no backend or request in the answer")
+            return ans
+        ctx = assertions.get("context") or {}
+        if ctx.get("namespace") or ctx.get("pod"):
+            ans["backend"] = self._backend(req, {"namespace": ctx.get("namespace"), "pod": ctx.get("pod"),
+                                                 "service": ctx.get("service_name")})
+        heads: dict[str, str] = {}
+        for h in assertions.get("headers") or []:
+            key, value = h.get("key") or "", h.get("value") or ""
+            if not key or key.startswith(":"):  # :authority is the host
+                continue
+            name = _canonical(key)
+            heads[name] = f"{heads[name]},{value}" if name in heads else value
+        ans["request"] = {"method": "POST", "host": assertions.get("authority") or None,
+                          "path": assertions.get("fully_qualified_method") or None, "headers": heads}
+        return ans
 
     # -- which Service answered -------------------------------------------------------------
 
@@ -949,6 +1080,71 @@ class ClusterConnection(Connection):
 
     def __repr__(self) -> str:
         return f"<gwlib cluster connection: context {self.context}, {len(self._applied)} objects applied>"
+
+
+def _sni(host: str) -> str:
+    """The server name of a Host (``grpc.example.com:8443`` -> ``grpc.example.com``)."""
+    return host.rsplit(":", 1)[0] if not host.startswith("[") else host
+
+
+def _grpc_metadata(headers: dict) -> list[tuple[str, str]] | str:
+    """The request's headers as gRPC metadata (names lower-cased, as HTTP/2 requires;
+    transport headers left out), or an error line."""
+    out = []
+    for k, v in headers.items():
+        name = str(k).strip().lower()
+        if not name or name.startswith(":") or name in GRPC_TRANSPORT_HEADERS:
+            continue
+        if name.endswith("-bin"):
+            return f"header {k}: binary (-bin) gRPC metadata is not supported in requests"
+        value = str(v)
+        if any(not 0x20 <= ord(c) <= 0x7E for c in value):
+            return f"header {k}: a gRPC metadata value must be printable ASCII"
+        out.append((name, value))
+    return out
+
+
+def _grpc_module():
+    # as gwlib.backends.client does: grpcio's fork handlers can abort the processes gwlib
+    # forks (echo servers, proxies) while a channel exists; turn them off before import
+    os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
+    import grpc
+    return grpc
+
+
+def _grpc_call(target: str, path: str, metadata: list[tuple[str, str]], authority: str, sni: str,
+               roots: bytes | None, timeout: float = GRPC_TIMEOUT) -> GrpcReply:
+    """One unary call with an empty request message (echo-basic's ``EchoRequest {}``) on a
+    channel of its own (closed after the call): h2c when ``roots`` is None, else TLS
+    trusting ``roots`` with ``sni`` as the server name. The reply body is the raw message;
+    RPC errors are returned (``code`` != 0), never raised."""
+    grpc = _grpc_module()
+    options = [("grpc.default_authority", authority), ("grpc.enable_retries", 0)]
+    if roots is None:
+        channel = grpc.insecure_channel(target, options=options)
+    else:
+        options.append(("grpc.ssl_target_name_override", sni))
+        channel = grpc.secure_channel(target, grpc.ssl_channel_credentials(root_certificates=roots), options=options)
+    try:
+        call = channel.unary_unary(path)  # no serializers: bytes in, bytes out
+        try:
+            raw, info = call.with_call(b"", metadata=metadata or None, timeout=timeout)
+        except grpc.RpcError as exc:
+            return GrpcReply(exc.code().value[0], exc.details() or "", None,  # type: ignore[attr-defined]
+                             _md(exc.initial_metadata()), _md(exc.trailing_metadata()))  # type: ignore[attr-defined]
+        return GrpcReply(info.code().value[0], info.details() or "", raw,
+                         _md(info.initial_metadata()), _md(info.trailing_metadata()))
+    finally:
+        channel.close()
+
+
+def _md(md: Any) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for item in md or ():
+        k, v = item[0], item[1]
+        v = v.decode("latin-1") if isinstance(v, bytes) else str(v)
+        out[k] = f"{out[k]},{v}" if k in out else v
+    return out
 
 
 def _ports_from_env(env: dict | None = None) -> dict[int, int]:

@@ -437,8 +437,15 @@ def test_a_grpc_route():
     assert tl.steps[0].errors[CANARY] > 0
 
 
-def test_only_lab_and_reference_connections():
-    class Cluster:
+def test_cluster_mode_needs_a_cluster_connection():
+    class NotAConnection:
         mode = "cluster"
-    with pytest.raises(RolloutError, match="mode 'cluster' is not supported yet"):
-        RolloutRun(Cluster())
+    with pytest.raises(RolloutError, match="follows Argo Rollouts through a gwlib.cluster.ClusterConnection"):
+        RolloutRun(NotAConnection())
+
+
+def test_unknown_modes_are_refused():
+    class Elsewhere:
+        mode = "elsewhere"
+    with pytest.raises(RolloutError, match="elsewhere"):
+        RolloutRun(Elsewhere())

@@ -16,6 +16,9 @@ The parts:
   clear error for every field it does not model;
 * :mod:`~gwlib.rollout.engine` — :class:`RolloutRun` (steps, the plugin's route writes,
   abort / pause / promote), :class:`Clock` (simulated time), :class:`Timeline`;
+* :mod:`~gwlib.rollout.cluster` — the same :class:`RolloutRun` call with a ``cluster``
+  connection: Argo Rollouts runs the steps, gwlib starts the update (the version label),
+  follows the Rollout, sends the traffic and reads weights and AnalysisRuns back;
 * :mod:`~gwlib.rollout.analysis` — :class:`AnalysisRun` with Argo's measurement rules;
 * :mod:`~gwlib.rollout.metrics`, :mod:`~gwlib.rollout.promql`, :mod:`~gwlib.rollout.series`
   — Linkerd-style series recorded from real traffic and a PromQL subset to query them;

@@ -35,6 +35,10 @@ minutes and a fraction of a real second. Each step sends ``requests_per_step`` r
 spread evenly over its logical span (steps without a duration send theirs at one instant,
 before any measurement at that instant); analysis measurements query what was recorded in
 their window (``[1m]``). The timeline records logical and real time.
+
+**In a cluster** (``RolloutRun(conn)`` with a ``cluster`` connection) none of the above is
+simulated: Argo Rollouts and its Gateway API plugin run the steps, and
+:class:`gwlib.rollout.cluster.ClusterRolloutRun` follows them into the same timeline.
 """
 from __future__ import annotations
 
@@ -285,18 +289,61 @@ class RolloutRun:
     first hostname and the path of the rule that lists both Services). ``provider``: who
     answers the AnalysisTemplates' queries (default :class:`LabPrometheus` over this run's
     traffic). ``concurrency``: parallel requests in the lab (injected latency overlaps, as
-    with real clients).
+    with real clients). ``auto_promote``: release ``pause: {}`` steps at once, as
+    ``kubectl argo rollouts promote`` would (an Inconclusive analysis still pauses).
+
+    With a ``cluster`` connection (:class:`gwlib.cluster.ClusterConnection`) the same call
+    returns a :class:`gwlib.rollout.cluster.ClusterRolloutRun`: Argo Rollouts runs the steps
+    in the cluster and gwlib starts the update, follows it, sends the traffic and reads the
+    results back into the same :class:`Timeline`.
 
     Raises :class:`~gwlib.rollout.models.RolloutSpecError` (one line per problem, naming
     file, object and field) for a Rollout or AnalysisTemplate gwlib cannot run — including
     a query it cannot answer — before anything changes.
     """
 
+    #: the connection modes this class drives (cluster connections get :class:`ClusterRolloutRun`)
+    MODES: tuple[str, ...] = ("lab", "reference")
+
+    def __new__(cls, conn=None, *args: Any, **kwargs: Any):
+        # one public entry point: with a cluster connection, Argo Rollouts itself runs the
+        # steps and gwlib follows them (gwlib.rollout.cluster)
+        if cls is RolloutRun and getattr(conn, "mode", None) == "cluster":
+            from .cluster import ClusterRolloutRun
+            return super().__new__(ClusterRolloutRun)
+        return super().__new__(cls)
+
     def __init__(self, conn, rollout: str | None = None, *, seed: int | None = 0, requests_per_step: int = 1000,
-                 clock: Clock | None = None, request: dict | None = None, provider=None, concurrency: int = 8):
-        if getattr(conn, "mode", None) not in ("lab", "reference"):
-            raise RolloutError(f"RolloutRun drives the lab and reference modes; mode {getattr(conn, 'mode', conn)!r} "
-                               "is not supported yet (for a cluster, Argo Rollouts itself runs the steps)")
+                 clock: Clock | None = None, request: dict | None = None, provider=None, concurrency: int = 8,
+                 auto_promote: bool = False):
+        self._read_inputs(conn, rollout, seed=seed, requests_per_step=requests_per_step, clock=clock,
+                          request=request, provider=provider, concurrency=concurrency, auto_promote=auto_promote)
+        self.phase = "Progressing"
+        self.pause_reason = ""
+        self.index = 0
+        self.weight = 0
+        self.scale: tuple[str, int] | None = None
+        self.header_routes: dict[str, list[dict]] = {}
+        self.inline: AnalysisRun | None = None
+        self.background: AnalysisRun | None = None
+        self._background_done = False
+        self._started = False
+        self._chunks = 0
+        self._aborted_for: str = ""
+        self._sim = _SimFleet(seed) if conn.mode != "lab" else None
+        self._fault_specs: dict[str, dict] = {}
+        if self.spec.paused:
+            self.phase, self.pause_reason = "Paused", "spec.paused"
+
+    def _read_inputs(self, conn, rollout: str | None, *, seed: int | None, requests_per_step: int,
+                     clock: Clock | None, request: dict | None, provider, concurrency: int,
+                     auto_promote: bool) -> None:
+        """Read and check the Rollout, its AnalysisTemplates, Services and routes (every
+        mode: the same checks, the same errors)."""
+        if getattr(conn, "mode", None) not in self.MODES:
+            raise RolloutError(f"{type(self).__name__} drives the {' and '.join(self.MODES)} mode"
+                               f"{'s' if len(self.MODES) > 1 else ''}; mode {getattr(conn, 'mode', conn)!r} "
+                               "is not supported by it")
         self.conn = conn
         self.seed = seed
         self.requests_per_step = int(requests_per_step)
@@ -304,6 +351,7 @@ class RolloutRun:
             raise ValueError("requests_per_step must be >= 0")
         self.clock = clock or Clock()
         self.concurrency = max(1, int(concurrency))
+        self.auto_promote = bool(auto_promote)
         obj = self._find_rollout(rollout)
         self.spec: RolloutSpec = parse_rollout(obj)
         self.templates = self._templates()
@@ -322,22 +370,6 @@ class RolloutRun:
                                                           "canary": self.spec.canary_version,
                                                           "canary_service_key": self.canary_key,
                                                           "stable_service_key": self.stable_key})
-        self.phase = "Progressing"
-        self.pause_reason = ""
-        self.index = 0
-        self.weight = 0
-        self.scale: tuple[str, int] | None = None
-        self.header_routes: dict[str, list[dict]] = {}
-        self.inline: AnalysisRun | None = None
-        self.background: AnalysisRun | None = None
-        self._background_done = False
-        self._started = False
-        self._chunks = 0
-        self._aborted_for: str = ""
-        self._sim = _SimFleet(seed) if conn.mode != "lab" else None
-        self._fault_specs: dict[str, dict] = {}
-        if self.spec.paused:
-            self.phase, self.pause_reason = "Paused", "spec.paused"
 
     # ------------------------------------------------------------------ reading input
 
@@ -816,12 +848,22 @@ class RolloutRun:
         steps have run); returns the timeline."""
         self._start()
         done = 0
-        while self.phase == "Progressing" and (max_steps is None or done < max_steps):
-            if self.index >= len(self.spec.steps):
-                self._promote_fully()
-                break
-            self._execute(self.spec.steps[self.index])
-            done += 1
+        while True:
+            while self.phase == "Progressing" and (max_steps is None or done < max_steps):
+                if self.index >= len(self.spec.steps):
+                    self._promote_fully()
+                    break
+                self._execute(self.spec.steps[self.index])
+                done += 1
+            if self.auto_promote and self.phase == "Paused" and self.pause_reason == "CanaryPauseStep" \
+                    and self.index < len(self.spec.steps) and (max_steps is None or done < max_steps):
+                # what `kubectl argo rollouts promote` does for a `pause: {}` step
+                self.timeline.events.append({"time": self.clock.now, "event": "promote (auto_promote)"})
+                self.index += 1
+                self.phase, self.pause_reason = "Progressing", ""
+                self.timeline.message = ""
+                continue
+            break
         if self.phase == "Progressing" and self.index >= len(self.spec.steps):
             self._promote_fully()
         self._sync_timeline()

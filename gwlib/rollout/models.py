@@ -122,13 +122,20 @@ class RolloutSpec:
     def template_labels(self) -> dict[str, str]:
         return dict(((self.template.get("metadata") or {}).get("labels") or {}))
 
+    @property
+    def version_label(self) -> str:
+        """The pod label that names the version: ``version``, else
+        ``app.kubernetes.io/version`` when only that one is set (``version`` when neither is)."""
+        labels = self.template_labels
+        return "version" if "version" in labels or "app.kubernetes.io/version" not in labels \
+            else "app.kubernetes.io/version"
+
     def pod_template(self, version: str) -> dict:
         """The pod template of ``version`` (the canary's own, or the stable's: the same with
         its version label)."""
         t = json.loads(json.dumps(self.template))
         labels = t.setdefault("metadata", {}).setdefault("labels", {})
-        key = "version" if "version" in labels or "app.kubernetes.io/version" not in labels else "app.kubernetes.io/version"
-        labels[key] = version
+        labels[self.version_label] = version
         return t
 
     def pod_template_hash(self, version: str) -> str:

@@ -18,6 +18,12 @@ https://kubernetes.io/docs/reference/using-api/server-side-apply/):
 
 Every request is recorded in :attr:`FakeApiServer.requests`. :meth:`fail` makes the next
 matching request fail with a given Status; :attr:`forbid` makes every request a test failure.
+
+:class:`FakeArgoRollouts` plays the Argo Rollouts controller and its Gateway API plugin for
+one Rollout, one reconcile per :meth:`~FakeArgoRollouts.tick`; :class:`RolloutGateway` is a
+data plane that sends each request where the live HTTPRoute's weights say, to the pods of
+the ReplicaSet the Service selects; :class:`FakeTime` is a clock whose ``sleep`` ticks the
+controller, so a whole rollout runs in no real time.
 """
 from __future__ import annotations
 
@@ -48,6 +54,7 @@ RESOURCES = [
     ("gateway.networking.k8s.io", "v1", "ReferenceGrant", "referencegrants", True, ()),
     ("argoproj.io", "v1alpha1", "Rollout", "rollouts", True, ("status", "scale")),
     ("argoproj.io", "v1alpha1", "AnalysisTemplate", "analysistemplates", True, ()),
+    ("argoproj.io", "v1alpha1", "AnalysisRun", "analysisruns", True, ("status",)),
     ("argoproj.io", "v1alpha1", "ClusterAnalysisTemplate", "clusteranalysistemplates", False, ()),
 ]
 
@@ -309,11 +316,14 @@ class FakeApiServer:
             if f.times > 0 and f.method == h.command and re.search(f.pattern, parts.path):
                 f.times -= 1
                 return self._send(h, f.body["code"], f.body)
-        try:
-            code, out, ctype = self._route(rec)
-        except Exception as exc:  # a bug in the fake: make it visible
-            self.violations.append(f"fake crashed on {h.command} {parts.path}: {exc!r}")
-            code, out, ctype = 500, status_body(500, "InternalError", repr(exc)), "application/json"
+        with self._lock:   # one request at a time, serialized before anyone changes the objects again
+            try:
+                code, out, ctype = self._route(rec)
+            except Exception as exc:  # a bug in the fake: make it visible
+                self.violations.append(f"fake crashed on {h.command} {parts.path}: {exc!r}")
+                code, out, ctype = 500, status_body(500, "InternalError", repr(exc)), "application/json"
+            if not isinstance(out, bytes):
+                out = out.encode() if isinstance(out, str) else json.dumps(out).encode()
         self._send(h, code, out, ctype)
 
     def _send(self, h, code: int, out, ctype: str = "application/json") -> None:
@@ -510,3 +520,522 @@ class FakeApiServer:
             if not dry:
                 self.objects[key] = new
         return 200, new, "application/json"
+
+
+# -- Argo Rollouts, played ----------------------------------------------------------------------
+
+ROLLOUT_API = "argoproj.io/v1alpha1"
+HASH = "rollouts-pod-template-hash"
+EPOCH = 1_788_256_800.0            # 2026-09-01T10:00:00Z: the controller's clock starts here
+
+
+def _rfc3339(t: float) -> str:
+    import datetime
+    return datetime.datetime.fromtimestamp(EPOCH + t, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def argo_hash(template: dict) -> str:
+    """A pod-template hash in the shape Argo's has (10 characters of Kubernetes' safe
+    alphabet) — computed differently from gwlib's own, so nothing can confuse the two."""
+    import hashlib
+    digest = hashlib.sha256(json.dumps(template, sort_keys=True).encode()).digest()
+    alphabet = "bcdfghjklmnpqrstvwxz2456789"
+    return "".join(alphabet[b % len(alphabet)] for b in digest[:10])
+
+
+def _duration(value) -> float:
+    if isinstance(value, (int, float)):
+        return float(value)
+    m = re.fullmatch(r"(\d+)([smh]?)", str(value))
+    return float(m.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600}[m.group(2)]
+
+
+class FakeArgoRollouts:
+    """The Argo Rollouts controller (v1.x) and the Gateway API plugin, for one Rollout, as
+    they write the objects (argo-rollouts ``rollout/canary.go``, ``rollout/trafficrouting.go``,
+    ``rollout/analysis.go``, ``rollout/pause.go``; the plugin's ``setHTTPRouteWeight``):
+
+    * a new pod-template hash is a new revision (annotation ``rollout.argoproj.io/revision``):
+      the first one is deployed at once (stableRS = currentPodHash, Healthy); going back to
+      the stable ReplicaSet skips every step; any other starts the steps at index 0;
+    * ``setWeight``: one reconcile with the canary pods not ready ("more replicas need to be
+      updated", the previous weight), then the weight is written into every rule that lists
+      both Services (canary ``w``, stable ``100-w``, the in-progress label) and the step is done;
+    * ``pause``: the ``CanaryPauseStep`` pause condition (phase Paused); a duration ends it,
+      otherwise clearing ``pauseConditions`` (promote) does;
+    * ``analysis``: an AnalysisRun ``<rollout>-<hash>-<revision>-<step>`` labelled
+      ``rollout-type: Step``, ``step-index``, ``rollouts-pod-template-hash``, owned by the
+      Rollout; one scripted measurement per reconcile (:attr:`analysis`: step index →
+      ``[(metric, value string, phase), ...]``; unscripted: one ``"[1]"`` Successful per
+      metric of the templates); Successful → next step, Failed/Error → abort,
+      Inconclusive → pause ``InconclusiveAnalysisRun``;
+    * abort: weight 0, canary Service back on the stable hash, ``currentStepIndex`` 0,
+      phase Degraded with ``RolloutAborted: Rollout aborted update to revision N: ...``;
+      ``status.abort: false`` (retry) starts the steps again; ``promoteFull`` skips them;
+    * after the last step: stableRS = currentPodHash, weight 0, both Services on the new hash;
+    * Services' selectors get ``rollouts-pod-template-hash``; each ReplicaSet has one pod,
+      listed in the EndpointSlice of every Service that selects it.
+
+    ``now``: the controller's clock (seconds). ``log``: what it did, one line per change."""
+
+    def __init__(self, api: FakeApiServer, key: str, now=None, analysis: dict | None = None):
+        self.api = api
+        self.ns, self.name = key.split("/")
+        self.now = now or (lambda: 0.0)
+        self.analysis = dict(analysis or {})
+        self.versions: dict[str, str] = {}     # hash -> version label
+        self.log: list[str] = []
+        self.ticks = 0
+        self._ready: set[tuple[str, int]] = set()
+        self._abort_message = ""
+        self._ar_seq = 0
+        self._scripts: dict[str, list] = {}     # AnalysisRun name -> measurements still to take
+        self._routed: int | None = None
+        self._pause_started = 0.0
+
+    # -- helpers ----------------------------------------------------------------------------
+
+    def _ro(self):
+        return self.api.get_object("Rollout", self.name, self.ns)
+
+    def _steps(self, ro) -> list:
+        return ((ro.get("spec") or {}).get("strategy") or {}).get("canary", {}).get("steps") or []
+
+    def _canary(self, ro) -> dict:
+        return ro["spec"]["strategy"]["canary"]
+
+    def _routes(self, ro) -> list[str]:
+        cfg = (self._canary(ro).get("trafficRouting") or {}).get("plugins", {}).get("argoproj-labs/gatewayAPI") or {}
+        names = [cfg["httpRoute"]] if cfg.get("httpRoute") else []
+        names += [r["name"] for r in cfg.get("httpRoutes") or []]
+        return names
+
+    def pod(self, pod_hash: str) -> str:
+        return f"{self.name}-{pod_hash}-{pod_hash[:5]}"
+
+    def _write_weight(self, ro, weight: int) -> None:
+        canary, stable = self._canary(ro)["canaryService"], self._canary(ro)["stableService"]
+        for name in self._routes(ro):
+            route = self.api.get_object("HTTPRoute", name, self.ns)
+            if route is None:
+                continue
+            before = json.dumps(route, sort_keys=True)
+            for rule in route["spec"].get("rules") or []:
+                for ref in rule.get("backendRefs") or []:
+                    if ref.get("name") == canary:
+                        ref["weight"] = weight
+                    elif ref.get("name") == stable:
+                        ref["weight"] = 100 - weight
+            labels = route["metadata"].setdefault("labels", {})
+            if weight > 0:
+                labels["rollouts.argoproj.io/gatewayapi-canary"] = "in-progress"
+            else:
+                labels.pop("rollouts.argoproj.io/gatewayapi-canary", None)
+            if json.dumps(route, sort_keys=True) != before:
+                route["metadata"]["resourceVersion"] = self.api._next_rv()
+                route["metadata"]["generation"] = route["metadata"].get("generation", 1) + 1
+                self.log.append(f"route {name}: canary weight {weight}")
+
+    def _select(self, ro, stable_hash: str, canary_hash: str) -> None:
+        c = self._canary(ro)
+        for svc_name, h in ((c["stableService"], stable_hash), (c["canaryService"], canary_hash)):
+            svc = self.api.get_object("Service", svc_name, self.ns)
+            if svc is None:
+                continue
+            sel = svc["spec"].setdefault("selector", {})
+            if sel.get(HASH) != h:
+                sel[HASH] = h
+                svc["metadata"]["resourceVersion"] = self.api._next_rv()
+            slice_obj = {"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+                         "metadata": {"name": f"{svc_name}-x7k2p", "namespace": self.ns,
+                                      "labels": {"kubernetes.io/service-name": svc_name,
+                                                 "endpointslice.kubernetes.io/managed-by":
+                                                     "endpointslice-controller.k8s.io"}},
+                         "addressType": "IPv4",
+                         "endpoints": [{"addresses": ["10.244.0.30"], "conditions": {"ready": True},
+                                        "targetRef": {"kind": "Pod", "namespace": self.ns, "name": self.pod(h)}}],
+                         "ports": [{"name": "http", "port": 8080, "protocol": "TCP"}]}
+            old = self.api.get_object("EndpointSlice", f"{svc_name}-x7k2p", self.ns)
+            if old is None or old["endpoints"] != slice_obj["endpoints"]:
+                self.api.put(slice_obj)
+
+    def _weight_at(self, ro, index: int) -> int:
+        for st in reversed(self._steps(ro)[:index + 1]):
+            if "setWeight" in st:
+                return int(st["setWeight"])
+        return 0
+
+    # -- the reconcile ------------------------------------------------------------------------
+
+    def tick(self) -> None:
+        with self.api._lock:
+            self.ticks += 1
+            ro = self._ro()
+            if ro is None:
+                return
+            self._reconcile(ro)
+            ro["metadata"]["resourceVersion"] = self.api._next_rv()
+
+    def _reconcile(self, ro) -> None:
+        st = ro.setdefault("status", {})
+        steps = self._steps(ro)
+        n = len(steps)
+        gen = ro["metadata"].get("generation", 1)
+        h = argo_hash(ro["spec"]["template"])
+        labels = (ro["spec"]["template"].get("metadata") or {}).get("labels") or {}
+        self.versions[h] = labels.get("version", "")
+        annotations = ro["metadata"].setdefault("annotations", {})
+        st["observedGeneration"] = str(gen)
+        if st.get("currentPodHash") != h:                       # a new revision
+            annotations["rollout.argoproj.io/revision"] = str(int(annotations.get("rollout.argoproj.io/revision", "0")) + 1)
+            for k in ("pauseConditions", "abortedAt", "promoteFull"):
+                st.pop(k, None)
+            st.update(abort=False, controllerPause=False, currentPodHash=h,
+                      canary={"currentStepAnalysisRunStatus": None})
+            self._ready = set()
+            if not st.get("stableRS"):
+                st.update(stableRS=h, currentStepIndex=n)
+                self.log.append(f"initial deploy {h}")
+            elif st["stableRS"] == h:
+                st["currentStepIndex"] = n                      # "Rollback to stable ReplicaSets"
+                self.log.append(f"back to the stable ReplicaSet {h}: steps skipped")
+            else:
+                st["currentStepIndex"] = 0
+                self.log.append(f"revision {annotations['rollout.argoproj.io/revision']}: {h}")
+            return self._publish(ro, "more replicas need to be updated" if st["stableRS"] != h else "")
+        stable, cur = st["stableRS"], st["currentPodHash"]
+        if st.get("promoteFull") and stable != cur:
+            for k in ("pauseConditions", "abortedAt", "promoteFull"):
+                st.pop(k, None)
+            st.update(abort=False, controllerPause=False, currentStepIndex=n)
+            self.log.append("promote full")
+        if stable == cur:
+            st.pop("promoteFull", None)
+            return self._publish(ro, "")
+        if st.get("abort"):
+            if not st.get("abortedAt"):                         # aborted by the user
+                self._abort_message = ""
+                st["abortedAt"] = _rfc3339(self.now())
+                st["currentStepIndex"] = 0
+                st.pop("pauseConditions", None)
+                st["controllerPause"] = False
+                self.log.append("abort (user)")
+            return self._publish(ro, "")
+        if st.get("abortedAt"):                                 # retry: abort cleared by the user
+            st.pop("abortedAt", None)
+            st["currentStepIndex"] = 0
+            st["canary"]["currentStepAnalysisRunStatus"] = None
+            self._ready = set()
+            self.log.append("retry")
+        idx = self._routed = st.get("currentStepIndex") or 0   # traffic follows the index the reconcile began at
+        if idx >= n:                                            # every step done: promote
+            st["stableRS"] = cur
+            st["currentStepIndex"] = n
+            st["canary"]["currentStepAnalysisRunStatus"] = None
+            self.log.append(f"promoted {cur}")
+            return self._publish(ro, "")
+        step = steps[idx]
+        kind = next(iter(step))
+        conds = st.get("pauseConditions") or []
+        if kind == "setWeight":
+            if (cur, idx) not in self._ready:
+                self._ready.add((cur, idx))
+                return self._publish(ro, "more replicas need to be updated")
+            self._next(st, idx, "setWeight")
+        elif kind == "pause":
+            duration = (step["pause"] or {}).get("duration")
+            cond = next((c for c in conds if c["reason"] == "CanaryPauseStep"), None)
+            if cond is None and not (st.get("controllerPause") and duration is None):
+                st["pauseConditions"] = conds + [{"reason": "CanaryPauseStep", "startTime": _rfc3339(self.now())}]
+                st["controllerPause"] = True
+                self._pause_started = self.now()
+                self.log.append(f"pause at step {idx}")
+            elif duration is not None and cond is not None and self.now() - self._pause_started >= _duration(duration):
+                st["pauseConditions"] = [c for c in conds if c["reason"] != "CanaryPauseStep"] or None
+                if not st["pauseConditions"]:
+                    st.pop("pauseConditions")
+                    st["controllerPause"] = False
+                self._next(st, idx, "pause")
+            elif duration is None and cond is None:             # promoted: pauseConditions cleared
+                st["controllerPause"] = False
+                self._next(st, idx, "pause")
+        elif kind == "analysis":
+            if any(c["reason"] == "InconclusiveAnalysisRun" for c in conds):
+                return self._publish(ro, "")
+            self._analysis_step(ro, st, idx, step["analysis"])
+        else:
+            self._next(st, idx, kind)
+        return self._publish(ro, "")
+
+    def _next(self, st, idx: int, what: str) -> None:
+        st["currentStepIndex"] = idx + 1
+        st["canary"]["currentStepAnalysisRunStatus"] = None
+        self.log.append(f"step {idx} ({what}) completed")
+
+    def _metrics(self, ref: dict) -> list[str]:
+        names = []
+        for t in ref.get("templates") or []:
+            tpl = self.api.get_object("AnalysisTemplate", t["templateName"], self.ns)
+            names += [m["name"] for m in (tpl or {}).get("spec", {}).get("metrics", [])]
+        return names
+
+    def _analysis_step(self, ro, st, idx: int, ref: dict) -> None:
+        cur = st["currentPodHash"]
+        rev = ro["metadata"]["annotations"]["rollout.argoproj.io/revision"]
+        current = st["canary"].get("currentStepAnalysisRunStatus")
+        run = self.api.get_object("AnalysisRun", current["name"], self.ns) if current else None
+        if run is None:
+            name = f"{self.name}-{cur}-{rev}-{idx}"
+            if self.api.get_object("AnalysisRun", name, self.ns) is not None:   # a retry: collision counter
+                self._ar_seq += 1
+                name = f"{name}.{self._ar_seq}"
+            script = self.analysis.get(idx)
+            if script is None:
+                script = [(m, "[1]", "Successful") for m in self._metrics(ref)]
+            run = self.api.put({
+                "apiVersion": ROLLOUT_API, "kind": "AnalysisRun",
+                "metadata": {"name": name, "namespace": self.ns,
+                             "labels": {"rollout-type": "Step", "step-index": str(idx), HASH: cur,
+                                        **(ro["spec"].get("selector") or {}).get("matchLabels", {})},
+                             "annotations": {"rollout.argoproj.io/revision": rev},
+                             "ownerReferences": [{"apiVersion": ROLLOUT_API, "kind": "Rollout", "name": self.name,
+                                                  "uid": ro["metadata"].get("uid"), "controller": True,
+                                                  "blockOwnerDeletion": True}]},
+                "spec": {"metrics": [{"name": m} for m in dict.fromkeys(x[0] for x in script)],
+                         "args": [{"name": "canary-hash", "value": cur}]},
+                "status": {"phase": "Running", "startedAt": _rfc3339(self.now()),
+                           "metricResults": []}})
+            self._scripts[name] = list(script)
+            st["canary"]["currentStepAnalysisRunStatus"] = {"name": name, "status": "Running"}
+            self.log.append(f"AnalysisRun {name} created")
+            return
+        status = run["status"]
+        if status["phase"] == "Running":
+            script = self._scripts.setdefault(run["metadata"]["name"], [])
+            if script:
+                metric, value, phase = script.pop(0)
+                mr = next((r for r in status["metricResults"] if r["name"] == metric), None)
+                if mr is None:
+                    mr = {"name": metric, "phase": "Running", "measurements": [], "count": 0}
+                    status["metricResults"].append(mr)
+                stamp = _rfc3339(self.now())
+                mr["measurements"].append({"phase": phase, "startedAt": stamp, "finishedAt": stamp, "value": value})
+                mr["count"] += 1
+                key = {"Successful": "successful", "Failed": "failed", "Inconclusive": "inconclusive",
+                       "Error": "error"}[phase]
+                mr[key] = mr.get(key, 0) + 1
+                if phase != "Successful":
+                    mr["phase"] = phase
+                    limit = {"Failed": "failed (1) > failureLimit (0)",
+                             "Inconclusive": "inconclusive (1) > inconclusiveLimit (0)",
+                             "Error": "consecutiveErrors (5) > consecutiveErrorLimit (4)"}[phase]
+                    status["message"] = f'Metric "{metric}" assessed {phase} due to {limit}'
+                    status["phase"] = phase
+            if status["phase"] == "Running" and not script:
+                for mr in status["metricResults"]:
+                    mr["phase"] = "Successful"
+                status["phase"] = "Successful"
+            run["metadata"]["resourceVersion"] = self.api._next_rv()
+        phase = status["phase"]
+        st["canary"]["currentStepAnalysisRunStatus"] = {"name": run["metadata"]["name"], "status": phase,
+                                                        **({"message": status["message"]} if status.get("message") else {})}
+        if phase == "Successful":
+            self._next(st, idx, "analysis")
+        elif phase in ("Failed", "Error"):
+            st["abort"] = True
+            self._abort_message = status.get("message", "")
+            st["abortedAt"] = _rfc3339(self.now())
+            st["currentStepIndex"] = 0
+            self.log.append(f"abort: {self._abort_message}")
+        elif phase == "Inconclusive":
+            st["pauseConditions"] = (st.get("pauseConditions") or []) + [
+                {"reason": "InconclusiveAnalysisRun", "startTime": _rfc3339(self.now())}]
+            st["controllerPause"] = True
+            self.log.append(f"inconclusive at step {idx}")
+
+    def _publish(self, ro, progressing: str) -> None:
+        """Weights, Services and the phase/message/conditions, as the reconcile ends."""
+        st = ro["status"]
+        steps = self._steps(ro)
+        n = len(steps)
+        stable, cur = st["stableRS"], st["currentPodHash"]
+        aborted = bool(st.get("abort"))
+        promoted = stable == cur
+        idx = min(self._routed if self._routed is not None else (st.get("currentStepIndex") or 0), n - 1)
+        self._routed = None
+        if promoted or aborted or n == 0:
+            weight = 0
+        elif progressing:        # the canary pods are not ready: the previous setWeight's weight
+            weight = self._weight_at(ro, idx - 1) if idx else 0
+        else:
+            weight = self._weight_at(ro, idx)
+        self._write_weight(ro, weight)
+        self._select(ro, stable, stable if (promoted or aborted) else cur)
+        rev = ro["metadata"]["annotations"].get("rollout.argoproj.io/revision", "1")
+        conds = [{"type": "Available", "status": "True", "reason": "AvailableReason",
+                  "message": "Rollout has minimum availability"}]
+        if aborted:
+            message = f"Rollout aborted update to revision {rev}" + (f": {self._abort_message}" if self._abort_message else "")
+            conds.append({"type": "Progressing", "status": "False", "reason": "RolloutAborted", "message": message})
+            phase, text = "Degraded", f"RolloutAborted: {message}"
+        elif ro["spec"].get("paused"):
+            phase, text = "Paused", "manually paused"
+        elif st.get("pauseConditions"):
+            phase, text = "Paused", st["pauseConditions"][0]["reason"]
+            conds.append({"type": "Paused", "status": "True", "reason": "RolloutPaused", "message": "Rollout is paused"})
+        elif not promoted:
+            phase, text = "Progressing", progressing or "waiting for all steps to complete"
+        else:
+            phase, text = "Healthy", ""
+            conds.append({"type": "Healthy", "status": "True", "reason": "RolloutHealthy", "message": "Rollout is healthy"})
+        for c in conds:
+            c.update(lastTransitionTime=_rfc3339(self.now()), lastUpdateTime=_rfc3339(self.now()))
+        st.update(phase=phase, message=text, conditions=conds, replicas=2 if not promoted else 1,
+                  updatedReplicas=1, readyReplicas=2 if not promoted else 1,
+                  availableReplicas=2 if not promoted else 1, HPAReplicas=2 if not promoted else 1,
+                  selector=",".join(f"{k}={v}" for k, v in ((ro["spec"].get("selector") or {}).get("matchLabels") or {}).items()))
+        st["canary"]["weights"] = {
+            "canary": {"podTemplateHash": cur, "serviceName": self._canary(ro)["canaryService"], "weight": weight},
+            "stable": {"podTemplateHash": stable, "serviceName": self._canary(ro)["stableService"],
+                       "weight": 100 - weight}}
+
+
+class RolloutGateway:
+    """A data plane in front of the Rollout's pods on 127.0.0.1: each request for ``host``
+    goes to a backendRef of the live HTTPRoute's first rule, picked by its weight (default 1,
+    seeded), then to the pod of the ReplicaSet the Service's ``rollouts-pod-template-hash``
+    selects; the pod answers as echo-basic does (its JSON report). ``errors``: version →
+    share of answers that are 500 (the echo's report still in the body), seeded."""
+
+    def __init__(self, api: FakeApiServer, controller: FakeArgoRollouts, route: str, host: str,
+                 errors: dict[str, float] | None = None, seed: int = 0):
+        import random
+        from http.server import BaseHTTPRequestHandler
+
+        self.api, self.controller, self.host = api, controller, host
+        self.route_ns, self.route_name = route.split("/")
+        self.errors = dict(errors or {})
+        self.rng = random.Random(seed)
+        self.seen: dict[str, int] = {}          # pod -> requests
+        gw = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True
+
+            def log_message(self, *a):
+                pass
+
+            def do_GET(self):
+                code, body = gw.answer(self.headers.get("Host", ""), self.path, dict(self.headers.items()))
+                data = json.dumps(body).encode() if isinstance(body, dict) else body
+                self.send_response(code)
+                self.send_header("Content-Type", "application/json" if isinstance(body, dict) else "text/plain")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        class Server(ThreadingHTTPServer):
+            request_queue_size = 128     # clients send concurrently: no dropped connections
+            daemon_threads = True
+
+        self.httpd = Server(("127.0.0.1", 0), Handler)
+        self.port = self.httpd.server_address[1]
+
+    def answer(self, host: str, path: str, headers: dict):
+        if host.split(":")[0] != self.host:
+            return 404, b"404 page not found\n"
+        with self.api._lock:
+            route = self.api.get_object("HTTPRoute", self.route_name, self.route_ns)
+            refs = route["spec"]["rules"][0]["backendRefs"]
+            weights = [int(r.get("weight", 1)) for r in refs]
+            if sum(weights) == 0:
+                return 500, b"no backend\n"
+            ref = self.rng.choices(refs, weights=weights)[0]
+            svc = self.api.get_object("Service", ref["name"], self.route_ns)
+            pod_hash = ((svc or {}).get("spec", {}).get("selector") or {}).get(HASH)
+            if pod_hash is None:
+                return 503, b"no endpoints\n"
+            pod = self.controller.pod(pod_hash)
+            self.seen[pod] = self.seen.get(pod, 0) + 1
+            version = self.controller.versions.get(pod_hash, "")
+            fail = self.rng.random() < self.errors.get(version, 0.0)
+        report = {"path": path, "host": host, "method": "GET", "proto": "HTTP/1.1",
+                  "headers": {k: [v] for k, v in headers.items() if k.lower() != "host"},
+                  "namespace": self.route_ns, "ingress": "", "service": "", "pod": pod}
+        return (500 if fail else 200), report
+
+    def __enter__(self):
+        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        self.thread.join(5)
+
+
+class FakeTime:
+    """``now()`` and ``sleep(s)`` for a run under test: sleeping advances the clock by ``s``
+    (at least ``min_step``) and lets the controller reconcile ``ticks`` times (more than
+    once: steps pass between two reads of the Rollout)."""
+
+    def __init__(self, controller: FakeArgoRollouts | None = None, min_step: float = 1.0, ticks: int = 1):
+        self.t = 0.0
+        self.controller = controller
+        self.min_step = min_step
+        self.ticks = ticks
+        self.sleeps = 0
+        if controller is not None:
+            controller.now = self.now
+
+    def now(self) -> float:
+        return self.t
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps += 1
+        step = max(float(seconds), self.min_step)
+        for _ in range(self.ticks):
+            self.t += step / self.ticks
+            if self.controller is not None:
+                self.controller.tick()
+
+
+class ControllerThread:
+    """The controller reconciling in the background every ``every`` real seconds, its own
+    clock advancing ``seconds_per_tick`` each time (for code that sleeps for real, such as
+    the ``gwlib`` command); ``also()`` runs after each reconcile (other controllers)."""
+
+    def __init__(self, controller: FakeArgoRollouts, every: float = 0.005, seconds_per_tick: float = 5.0,
+                 also=None):
+        self.controller = controller
+        self.every = every
+        self.seconds_per_tick = seconds_per_tick
+        self.also = also
+        self.t = 0.0
+        controller.now = lambda: self.t
+        self._stop = threading.Event()
+        self.errors: list[str] = []
+
+    def _loop(self):
+        import time as _time
+        while not self._stop.is_set():
+            try:
+                with self.controller.api._lock:
+                    self.t += self.seconds_per_tick
+                    self.controller.tick()
+                    if self.also is not None:
+                        self.also()
+            except Exception as exc:  # a bug in the fake: make it visible
+                self.errors.append(repr(exc))
+            _time.sleep(self.every)
+
+    def __enter__(self):
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join(5)

@@ -198,6 +198,27 @@ def test_rollout_promote_and_abort(conn):
     assert s["weights"].get("canary") in (0, None)
 
 
+RUN = ROLLOUT.replace("demo", "run").replace(
+    "metadata: {name: run, namespace: " + NS + "}\nspec:\n  replicas",
+    "metadata: {name: run, namespace: " + NS + ", annotations: {gwlib.dev/stable-version: v1}}\nspec:\n  replicas")
+
+
+def test_rollout_run_follows_the_real_rollout(conn):
+    """The notebooks' call on a cluster: Argo Rollouts runs the steps, gwlib starts the
+    update, sends traffic at each step and reads the timeline back."""
+    from gwlib.rollout import RolloutRun
+
+    conn.apply(RUN.replace("VERSION", "v2"))
+    run = RolloutRun(conn, f"{NS}/run", requests_per_step=60, auto_promote=True,
+                     request={"gateway": f"{NS}/web", "host": HOST, "path": "/run"})
+    timeline = run.run().to_dict()
+    assert timeline["phase"] == "Healthy", timeline["message"]
+    first = timeline["steps"][0]
+    assert first["step"] == {"setWeight": 50}
+    assert first["weights"] == {f"{NS}/run-stable": 50, f"{NS}/run-canary": 50}
+    assert first["requests"] == 60 and not first["errors"]
+
+
 def test_linkerd_proxy_metrics(conn):
     pods = conn.api.request("GET", f"/api/v1/namespaces/{NS}/pods", response_type="V1PodList")
     from gwlib.cluster import metrics

@@ -7,6 +7,7 @@ The public face (design §4.2) is small on purpose:
 * :func:`explain` — documentation of any field, offline, like ``kubectl explain``;
 * :func:`connect` — a connection (``lab``, ``reference`` or ``cluster``) with ``apply``,
   ``delete``, ``status``, ``request``/``send``, ``split``, ``explain``, ``set_weights``;
+* :func:`mode` — the mode ``GWLIB_MODE`` selects (default ``lab``), checked as ``connect`` does;
 * :func:`doctor` — what is installed: Python, gwlib, the Envoy and Traefik binaries,
   kubeconfig contexts.
 
@@ -20,10 +21,10 @@ from .problems import Problem  # noqa: E402
 from .validation import InvalidManifest, load, validate  # noqa: E402
 
 
-from .connection import connect  # noqa: E402
+from .connection import connect, mode  # noqa: E402
 from .fielddoc import explain  # noqa: E402
 from .machine import doctor  # noqa: E402
 from .portability import portability  # noqa: E402
 
 
-__all__ = ["InvalidManifest", "Problem", "__version__", "connect", "doctor", "explain", "load", "portability", "validate"]
+__all__ = ["InvalidManifest", "Problem", "__version__", "connect", "doctor", "explain", "load", "mode", "portability", "validate"]

@@ -316,16 +316,40 @@ def _merge(request: dict | None, fields: dict) -> dict:
     return out
 
 
+def _resolve_mode(name: str | None) -> str:
+    """``name``, else ``GWLIB_MODE``, else ``"lab"``: trimmed, lower-cased and checked
+    against :data:`MODES` (``ValueError`` naming the allowed modes otherwise)."""
+    chosen = (name or os.environ.get("GWLIB_MODE") or "lab").strip().lower()
+    if chosen not in MODES:
+        raise ValueError(f"unknown mode {chosen!r}: use one of {', '.join(MODES)}")
+    return chosen
+
+
+def mode() -> str:
+    """The mode ``GWLIB_MODE`` selects: ``"lab"`` (the default, also when the variable is
+    unset or empty), ``"reference"`` or ``"cluster"``.
+
+    It is the mode ``gwlib.connect()`` opens without an argument, read and checked the same
+    way (case and surrounding spaces do not matter), so a notebook can read it once and
+    pass it on::
+
+        MODE = gwlib.mode()
+        conn = gwlib.connect(MODE, dataplane="envoy")
+
+    Nothing is started or contacted. Raises ``ValueError`` for any other value, with the
+    message ``connect()`` gives.
+    """
+    return _resolve_mode(None)
+
+
 def connect(mode: str | None = None, **options: Any) -> Connection:
-    """Open a connection in ``mode`` (default: ``GWLIB_MODE``, else ``lab``).
+    """Open a connection in ``mode`` (default: ``GWLIB_MODE``, else ``lab``; see :func:`mode`).
 
     ``reference``: the spec's answers from gwlib's own router. ``lab``: a real Envoy or
     Traefik on 127.0.0.1 (``dataplane="envoy"|"traefik"``, default ``GWLIB_DATAPLANE`` or
     Envoy when installed). ``cluster``: a Kubernetes cluster through the kubernetes client.
     """
-    mode = (mode or os.environ.get("GWLIB_MODE") or "lab").strip().lower()
-    if mode not in MODES:
-        raise ValueError(f"unknown mode {mode!r}: use one of {', '.join(MODES)}")
+    mode = _resolve_mode(mode)
     if mode == "reference":
         return ReferenceConnection(**options)
     if mode == "lab":
@@ -335,7 +359,7 @@ def connect(mode: str | None = None, **options: Any) -> Connection:
     return ClusterConnection(**options)
 
 
-__all__ = ["Connection", "InvalidManifest", "ReferenceConnection", "StatusList", "connect"]
+__all__ = ["Connection", "InvalidManifest", "ReferenceConnection", "StatusList", "connect", "mode"]
 
 
 # -- shared by the modes that send real traffic (lab, cluster) ------------------------------

@@ -249,9 +249,16 @@ class Connection:
 
 
 class ReferenceConnection(Connection):
-    """Mode ``reference``: the controller plus the pure-Python reference router."""
+    """Mode ``reference``: the controller plus the pure-Python reference router.
+
+    ``dataplane`` is accepted (and has no effect) so that a notebook written as
+    ``gwlib.connect(MODE, dataplane="envoy")`` also runs with ``GWLIB_MODE=reference``:
+    the reference router answers, whichever data plane a lab would use."""
 
     mode = "reference"
+
+    def __init__(self, seed: int | None = 0, dataplane: str | None = None) -> None:
+        super().__init__(seed=seed)
 
 
 class StatusList(list):

@@ -241,7 +241,7 @@ def test_set_weights_is_a_guarded_json_patch_of_the_route(tmp_path):
     with FakeApiServer() as api:
         conn = connect(api, tmp_path)
         conn.apply(SHOP, wait=False)
-        route = conn.set_weights("shop/web", {"web-v1": 50, "web-v2": 50})
+        route = conn.set_weights("shop/web", {"web-v1": 50, "web-v2": 50}, wait=False)
         (patch,) = [r for r in api.requests if r.method == "PATCH" and r.path.endswith("/httproutes/web")
                     and r.headers["Content-Type"] == "application/json-patch+json"]
         assert patch.body == [
@@ -270,17 +270,51 @@ def test_set_weights_when_the_route_changed_underneath(tmp_path):
         api.fail("PATCH", "/httproutes/web$", 422, "Invalid", "the server rejected our request due to an error in "
                  "our request: testing value /spec/rules/0/backendRefs/0/name failed")
         with pytest.raises(ClusterError) as err:
-            conn.set_weights("shop/web", {"web-v1": 1})
+            conn.set_weights("shop/web", {"web-v1": 1}, wait=False)
         assert str(err.value) == ("set weights of HTTPRoute shop/web: the server rejected our request due to an "
                                   "error in our request: testing value /spec/rules/0/backendRefs/0/name failed "
                                   "(422 Invalid)")
+
+
+def test_set_weights_waits_until_the_controller_observed_the_new_generation(tmp_path):
+    with FakeApiServer() as api:
+        naps = []
+
+        def controller_reconciles_meanwhile(seconds):
+            naps.append(seconds)
+            if len(naps) == 2:      # Traefik writes the route's status on the second poll
+                reconcile(api)
+
+        conn = connect(api, tmp_path, timeout=30.0, sleep=controller_reconciles_meanwhile)
+        conn.apply(SHOP, wait=False)
+        reconcile(api)              # everything reconciled at generation 1
+        route = conn.set_weights("shop/web", {"web-v1": 50, "web-v2": 50})
+        assert len(naps) == 2
+        assert route["metadata"]["generation"] == 2
+        observed = {c["observedGeneration"] for p in route["status"]["parents"] for c in p["conditions"]}
+        assert observed == {2}
+
+
+def test_set_weights_says_when_the_controller_never_catches_up(tmp_path):
+    with FakeApiServer() as api:
+        conn = connect(api, tmp_path, timeout=0.0)
+        conn.apply(SHOP, wait=False)
+        reconcile(api)
+        with pytest.raises(ClusterTimeout, match=r"HTTPRoute shop/web: new weights not reconciled after 0 s "
+                                                 r"\(conditions not observed at generation 2\)"):
+            conn.set_weights("shop/web", {"web-v1": 50, "web-v2": 50})
+    with FakeApiServer() as api:    # no Gateway controller wrote anything at all
+        conn = connect(api, tmp_path, timeout=0.0)
+        conn.apply(SHOP, wait=False)
+        with pytest.raises(ClusterTimeout, match="no status from traefik.io/gateway-controller"):
+            conn.set_weights("shop/web", {"web-v1": 50})
 
 
 def test_a_weight_that_was_never_set_is_added(tmp_path):
     with FakeApiServer() as api:
         conn = connect(api, tmp_path)
         conn.apply(SHOP.replace(", weight: 10}", "}"), wait=False)
-        conn.set_weights("shop/web", {"web-v2": 0})
+        conn.set_weights("shop/web", {"web-v2": 0}, wait=False)
         (patch,) = [r for r in api.requests if r.headers.get("Content-Type") == "application/json-patch+json"]
         assert patch.body[-1] == {"op": "add", "path": "/spec/rules/0/backendRefs/1/weight", "value": 0}
 
@@ -538,7 +572,7 @@ def test_the_live_suite_s_manifests_apply(tmp_path):
         assert ro["spec"]["template"]["spec"]["containers"][0]["image"] == ECHO_IMAGE
         assert api.get_object("Deployment", "gwlib-echo-web-v1", "gwlib-live") is not None
         assert api.get_object("Deployment", "gwlib-echo-demo-stable", "gwlib-live") is None   # the Rollout backs it
-        conn.set_weights("gwlib-live/web", {"web-v1": 50, "web-v2": 50})
+        conn.set_weights("gwlib-live/web", {"web-v1": 50, "web-v2": 50}, wait=False)
         assert [t["name"] for t in conn.clean()] == ["gwlib-live", "gwlib-live"]
 
 

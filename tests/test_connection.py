@@ -105,3 +105,15 @@ def test_traffic_rows_follow_the_split(ref):
 def test_traffic_is_paced_when_a_rate_is_given(ref):
     frame = ref.traffic(gateway=GW, host="argocd.example.com", path="/", n=5, rate=100)
     assert frame["t_s"].iloc[-1] >= 0.035 and set(frame["status"]) == {302}
+
+
+def test_a_lab_notebook_runs_in_reference_mode_too(monkeypatch):
+    """Notebooks open their live connection as gwlib.connect(MODE, dataplane=...): with
+    GWLIB_MODE=reference that is the reference router, whatever the data plane asked for."""
+    monkeypatch.setenv("GWLIB_MODE", "reference")
+    conn = gwlib.connect(gwlib.mode(), dataplane="envoy", seed=3)
+    assert conn.mode == "reference"
+    conn.apply(ROOT / "data" / "manifests" / "talk")
+    ans = conn.request(gateway="argocd/argocd-server-gateway", port=443, scheme="https",
+                       host="argocd.example.com", path="/")
+    assert ans["status"] == 200 and ans["backend"]["name"] == "argocd-server"

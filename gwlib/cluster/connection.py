@@ -846,10 +846,16 @@ class ClusterConnection(Connection):
     # -- changes --------------------------------------------------------------------------
 
     def set_weights(self, route: str, weights: dict[str, int], rule: int = 0,
-                    kind: str = "HTTPRoute") -> dict:
+                    kind: str = "HTTPRoute", wait: bool = True, timeout: float | None = None) -> dict:
         """Set backendRef weights of one rule of a live route by backend name, as a canary
         controller does: a JSON Patch, each ``replace`` guarded by a ``test`` of the
-        backendRef's name. Returns the patched route (live, without managedFields)."""
+        backendRef's name. Returns the patched route (live, without managedFields).
+
+        ``wait`` (default): return once the Gateway controllers have reconciled the change —
+        every parent status they wrote for the route carries the patched generation
+        (:class:`~gwlib.cluster.ClusterTimeout` after ``timeout``). Traefik then applies its
+        new configuration within its providers' throttle (scripts/cluster-up.sh sets 100 ms),
+        so requests sent right after see the new weights, as they do in the lab."""
         res = self.resource(GATEWAY_API, kind)
         ns, name = _split_key(route)
         ns = ns or "default"
@@ -880,7 +886,34 @@ class ClusterConnection(Connection):
             super().set_weights(f"{ns}/{name}", weights, rule=rule, kind=kind)
         except (KeyError, ValueError):
             pass
+        if wait:
+            patched = self._wait_route_observed(res, kind, ns, name, patched, timeout)
         return _strip(patched)
+
+    def _wait_route_observed(self, res: Resource, kind: str, ns: str, name: str, route: dict,
+                             timeout: float | None) -> dict:
+        """Poll a route until every parent status of a controller gwlib follows has all its
+        conditions at the route's current generation."""
+        gen = (route.get("metadata") or {}).get("generation", 1)
+        timeout = self.timeout if timeout is None else timeout
+        start = time.monotonic()
+        while True:
+            parents = [p for p in ((route.get("status") or {}).get("parents") or [])
+                       if p.get("controllerName") in self.controllers]
+            stale = [p for p in parents
+                     if any(c.get("observedGeneration") is not None and c["observedGeneration"] < gen
+                            for c in p.get("conditions") or [])]
+            if parents and not stale:
+                return route
+            if time.monotonic() - start >= timeout:
+                what = "no status from " + ", ".join(self.controllers) if not parents else \
+                    f"conditions not observed at generation {gen}"
+                raise ClusterTimeout(f"{kind} {ns}/{name}: new weights not reconciled after {timeout:.0f} s "
+                                     f"({what})", [f"{kind} {ns}/{name}"])
+            self._sleep(min(self.poll, 0.2))
+            route = self.api.get(res, ns, name, missing_ok=True)
+            if route is None:
+                raise ClusterError(f"{kind} {ns}/{name} was deleted while its weights were being set")
 
     # -- Argo Rollouts --------------------------------------------------------------------
 

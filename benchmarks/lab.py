@@ -23,6 +23,7 @@ Run: ``python benchmarks/lab.py [--quick]`` (quick: smaller counts, for a smoke 
 from __future__ import annotations
 
 import argparse
+import compileall
 import statistics
 import subprocess
 import sys
@@ -316,6 +317,9 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--dataplane", choices=("envoy", "traefik"), action="append")
     args = parser.parse_args()
+    # as on a learner's machine after the first import (Python caches the bytecode); here
+    # PYTHONDONTWRITEBYTECODE may be set, and every start would compile gwlib again
+    compileall.compile_dir(str(ROOT / "gwlib"), quiet=1)
     for name in args.dataplane or ("envoy", "traefik"):
         if binaries.find(name):
             measure(name, args.quick)

@@ -46,6 +46,7 @@ from typing import Any
 
 from . import binaries
 from .backends import EchoEndpoint, EchoFleet, grpc_request, tcp_request, udp_request
+from .backends.grpcecho import received as grpcecho_received
 from .connection import Connection, _canonical, _error_answer, _merge, _SNIConnection
 from .dataplanes import ROUTE_HEADER, RULE_HEADER, Binding, Finding, Upstream
 from .processes import Supervisor, atomic_write, free_port
@@ -653,23 +654,60 @@ class Lab(Connection):
                 "location": out.get("Location"), "mirrored_to": [], "route": route, "rule": rule}
 
     def _grpc(self, req: dict, local: int, host: str, scheme: str) -> dict:
+        """One unary call through the proxy; the answer from the echo's reply: the lab's
+        JSON echo (``gwlib.echo.EchoService``), or the ``EchoResponse`` of the upstream
+        echo-basic's ``GrpcEcho`` built into the same fields as in cluster mode."""
         g = req["grpc"]
         method = f"/{g.get('service', '')}/{g.get('method', '')}"
         reply = grpc_request(f"127.0.0.1:{local}", method, metadata=req.get("headers") or {}, authority=host)
         meta = {str(k).lower(): v for k, v in list(reply.initial_metadata.items()) + list(reply.trailing_metadata.items())} \
             if isinstance(reply.initial_metadata, dict) else {}
         rule = meta.get(RULE_HEADER.lower())
-        ans = {"status": 200, "backend": None, "request": None, "headers": {}, "location": None,
-               "mirrored_to": [], "route": meta.get(ROUTE_HEADER.lower()),
+        ans = {"status": 200, "backend": None, "request": None, "headers": _grpc_response_headers(reply),
+               "location": None, "mirrored_to": [], "route": meta.get(ROUTE_HEADER.lower()),
                "rule": int(rule) if isinstance(rule, str) and rule.isdigit() else None,
                "grpc_status": reply.code}
         body = reply.body if isinstance(reply.body, dict) else None
-        if body:
+        if body and "assertions" in body:   # the upstream echo-basic's EchoResponse
+            assertions = body.get("assertions") or {}
+            ctx = assertions.get("context") or {}
+            if reply.code == 0 and assertions:
+                if ctx.get("namespace") or ctx.get("service_name"):
+                    ns, name = ctx.get("namespace"), ctx.get("service_name")
+                    ans["backend"] = {"namespace": ns, "name": name,
+                                      "port": self._grpc_backend_port(ns, name, ans["route"], ans["rule"], req)}
+                ans["request"] = grpcecho_received(assertions, _canonical)
+        elif body:
             ans["backend"] = {"namespace": body.get("namespace"), "name": body.get("service"), "port": body.get("port")}
             ans["request"] = {"method": "POST", "host": body.get("host"), "path": body.get("path"),
                               "headers": {_canonical(k): ",".join(v) if isinstance(v, list) else str(v)
                                           for k, v in (body.get("headers") or {}).items()}}
         return ans
+
+    def _grpc_backend_port(self, namespace: str, name: str, route: str | None, rule: int | None,
+                           req: dict) -> int | None:
+        """The Service port an upstream ``EchoResponse`` came through (its context names the
+        Service, not the port): the one gRPC port of that Service in this lab, else the port
+        the matched rule's backendRef names, else (mesh) the port the request named."""
+        ports = sorted({k[2] for k, up in self._binding.upstreams.items()
+                        if (k[0], k[1]) == (namespace, name) and up.protocol == "h2c"}) \
+            or sorted({k[2] for k in self._binding.upstreams if (k[0], k[1]) == (namespace, name)})
+        if len(ports) == 1:
+            return ports[0]
+        if route is not None and rule is not None:
+            ir = self.router.ir
+            tables = [vh.grpc for gw in ir.gateways.values() for lis in gw.listeners for vh in lis.virtual_hosts()]
+            tables += [t.grpc for ms in ir.mesh.values() for mp in ms.ports.values()
+                       for t in [mp.producer, *mp.consumers.values()] if t is not None]
+            for entries in tables:
+                for e in entries:
+                    if e.route == route and getattr(e, "rule", None) == rule:
+                        found = {b.port for b in e.action.backends
+                                 if (b.namespace, b.name) == (namespace, name) and b.port is not None}
+                        if len(found) == 1:
+                            return int(found.pop())
+        port = req.get("port") if "service" in req and "gateway" not in req else None
+        return int(port) if isinstance(port, int) and port in ports else None
 
     def _l4(self, req: dict, scheme: str, local: int, host: str) -> dict:
         data = (req.get("data") or "hello").encode() if isinstance(req.get("data", "hello"), str) else b"hello"
@@ -709,6 +747,26 @@ class Lab(Connection):
     def __repr__(self) -> str:
         state = "closed" if self.closed else f"{len(self.store.objects())} objects"
         return f"<gwlib lab ({self.dataplane}): {state}>"
+
+
+#: gRPC response metadata that is gRPC's own or the transport's, not the Gateway's doing
+#: (left out of gRPC answers' ``headers``, as in cluster mode), plus the lab's route marks
+_GRPC_RESPONSE_DROP = frozenset(h.lower() for h in (
+    "Date", "Server", "Content-Length", "Content-Type", "Grpc-Accept-Encoding", "Grpc-Encoding", "Grpc-Status",
+    "Grpc-Message", "Grpc-Status-Details-Bin", "X-Envoy-Upstream-Service-Time", ROUTE_HEADER, RULE_HEADER))
+
+
+def _grpc_response_headers(reply) -> dict[str, str]:
+    """The response headers of a gRPC answer: the initial metadata (what a route filter or
+    the echo set), canonical names, without gRPC's and the transport's own."""
+    out: dict[str, str] = {}
+    md = reply.initial_metadata if isinstance(reply.initial_metadata, dict) else {}
+    for k, v in md.items():
+        if str(k).lower() in _GRPC_RESPONSE_DROP:
+            continue
+        name = _canonical(str(k))
+        out[name] = f"{out[name]},{v}" if name in out else v
+    return out
 
 
 def ir_listener_shape(ir) -> tuple:

@@ -28,6 +28,11 @@ Choices where the spec leaves room (the IR module lists the routing ones):
 * gRPC requests are routed by GRPCRoutes only and HTTP requests by HTTPRoutes only (the
   two kinds are never merged); an unmatched gRPC call answers ``grpc_status`` 12, a gRPC
   call whose rule answers 500 (invalid backend) answers HTTP/2 200 with ``grpc_status`` 14.
+  The echo backends answer as :mod:`gwlib.echo_model` says: a call to the upstream
+  echo-basic's ``GrpcEcho`` for a method it does not implement (``EchoThree``) is
+  forwarded and refused by the backend — ``grpc_status`` 12 with the route and rule but no
+  ``backend`` (a gRPC error reply says nothing of who sent it), as the lab and a cluster
+  answer it.
 * The echo backends answer at once, so ``timeouts`` (kept in the IR) never fire here.
 * Mirrors are copies: they never change the answer, they are listed in ``mirrored_to``.
 * TCP/UDP/TLS-passthrough answers use ``status`` 200 for a connection that reached a
@@ -526,8 +531,11 @@ class Router:
             a = ex.answer or {}
             if a.get("status") is None or a.get("location"):
                 return {}
-            if a.get("backend") is None and not (a["status"] >= 500 or a.get("grpc_status") == 14):
-                return {}  # 404, or a CORS preflight answered by the sidecar itself
+            # 404, or a CORS preflight answered by the sidecar itself, was not forwarded; a
+            # routed gRPC call the backend refused (UNIMPLEMENTED) was
+            if a.get("backend") is None and not (a["status"] >= 500 or a.get("grpc_status") == 14
+                                                 or (a.get("grpc_status") == 12 and a.get("route"))):
+                return {}
             return dict(ex.split)
         q = _parse(request, self.ir)
         found = self._find(q, None)
@@ -836,7 +844,15 @@ class Router:
                 ex.filters.append(f"backendRef {backend.key}: {t}")
 
         # --- the echo backend answers; response filters
-        resp = F.Headers(echo_model.response_headers(headers))
+        if grpc:
+            refused = echo_model.grpc_error(q.grpc)
+            if refused is not None:  # the backend's own gRPC error: a trailers-only reply
+                if ex is not None:
+                    ex.notes.append(f"the echo backend {backend.key} answers grpc_status {refused[0]}: {refused[1]}")
+                ans = _answer(200, mirrored=mirrored, route=route_key, rule=rule)
+                ans["grpc_status"] = refused[0]
+                return ans
+        resp = F.Headers(echo_model.response_headers(headers, q.grpc))
         for mod in resp_mods:
             resp = F.apply_header_modifier(resp, mod)
         for cors in cors_after:

@@ -283,6 +283,162 @@ def test_grpc_large_and_compressed_messages(fleet, compression):
     assert reply.body["message"] == big and reply.body["grpc"]["method"] == "Big"
 
 
+# --------------------------------------------- the upstream echo-basic's gRPC service
+
+# kubernetes-sigs/gateway-api conformance/echo-basic/grpcecho.proto: "package
+# gateway_api_conformance.echo_basic.grpcecho;", "service GrpcEcho" (Echo, EchoTwo; EchoThree
+# declared and intentionally unimplemented). Written out here, independently of gwlib's table.
+UPSTREAM = "gateway_api_conformance.echo_basic.grpcecho.GrpcEcho"
+_UPSTREAM_PROTO = {
+    "Header": [("key", 1, "s", False), ("value", 2, "s", False)],
+    "Context": [("namespace", 1, "s", False), ("ingress", 2, "s", False), ("service_name", 3, "s", False),
+                ("pod", 4, "s", False)],
+    "TLSAssertions": [("version", 1, "s", False), ("negotiated_protocol", 2, "s", False),
+                      ("server_name", 3, "s", False), ("cipher_suite", 4, "s", False),
+                      ("peer_certificates", 5, "s", True)],
+    "Assertions": [("fully_qualified_method", 1, "s", False), ("headers", 2, "Header", True),
+                   ("authority", 3, "s", False), ("context", 4, "Context", False),
+                   ("tls_assertions", 5, "TLSAssertions", False)],
+    "EchoRequest": [],
+    "EchoResponse": [("assertions", 1, "Assertions", False), ("request", 2, "EchoRequest", False)],
+}
+
+
+@pytest.fixture(scope="module")
+def upstream_pb():
+    """The upstream messages as protobuf classes, built from the field numbers above."""
+    from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
+
+    pkg = UPSTREAM.rsplit(".", 1)[0]
+    F = descriptor_pb2.FieldDescriptorProto
+    fd = descriptor_pb2.FileDescriptorProto(name="test/grpcecho.proto", package=pkg, syntax="proto3")
+    for mname, fields in _UPSTREAM_PROTO.items():
+        m = fd.message_type.add(name=mname)
+        for fname, num, typ, rep in fields:
+            f = m.field.add(name=fname, number=num, label=F.LABEL_REPEATED if rep else F.LABEL_OPTIONAL)
+            if typ == "s":
+                f.type = F.TYPE_STRING
+            else:
+                f.type, f.type_name = F.TYPE_MESSAGE, f".{pkg}.{typ}"
+    pool = descriptor_pool.DescriptorPool()
+    pool.Add(fd)
+    return {n: message_factory.GetMessageClass(pool.FindMessageTypeByName(f"{pkg}.{n}")) for n in _UPSTREAM_PROTO}
+
+
+def _raw_call(address, method, request=b"", metadata=None, authority="grpc.example.com", timeout=5.0):
+    """One unary call with plain grpcio, bytes in and out: (code, details, raw reply,
+    initial metadata, trailing metadata)."""
+    os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
+    import grpc
+
+    with grpc.insecure_channel(address, options=[("grpc.default_authority", authority)]) as ch:
+        try:
+            raw, call = ch.unary_unary(method).with_call(request, metadata=metadata, timeout=timeout)
+        except grpc.RpcError as exc:
+            return exc.code().value[0], exc.details(), None, dict(exc.initial_metadata()), dict(exc.trailing_metadata())
+        return 0, call.details(), raw, dict(call.initial_metadata()), dict(call.trailing_metadata())
+
+
+def test_upstream_grpc_echo_answers_like_echo_basic(fleet, upstream_pb):
+    code, _, raw, initial, _ = _raw_call(fleet.address(GRPC), f"/{UPSTREAM}/Echo",
+                                         metadata=[("x-env", "canary"), ("x-multi", "a"), ("x-multi", "b"),
+                                                   ("x-echo-set-header", "X-Grpc-Reply:ok")])
+    assert code == 0
+    reply = upstream_pb["EchoResponse"].FromString(raw)
+    a = reply.assertions
+    assert a.fully_qualified_method == f"/{UPSTREAM}/Echo" and a.authority == "grpc.example.com"
+    md = [(h.key, h.value) for h in a.headers]
+    # grpc-go's incoming metadata: :authority (whitelisted), content-type and user-agent,
+    # every other header; no other pseudo-header, no host, no reserved te / grpc-timeout
+    assert md[0] == (":authority", "grpc.example.com")
+    assert ("content-type", "application/grpc") in md and ("x-env", "canary") in md
+    assert [v for k, v in md if k == "x-multi"] == ["a", "b"]
+    assert any(k == "user-agent" and v.startswith("grpc-python/") for k, v in md)
+    keys = {k for k, _ in md}
+    assert not keys & {":path", ":method", ":scheme", "host", "te", "grpc-timeout"}, keys
+    assert (a.context.namespace, a.context.ingress, a.context.service_name, a.context.pod) == (
+        "grpc-ns", "gwlib-lab", "grpc-echo", "grpc-echo-0")
+    assert a.HasField("context") and not a.HasField("tls_assertions") and not reply.HasField("request")
+    # echo-basic's gRPC server sets no response metadata: X-Echo-Set-Header does nothing here
+    assert "x-grpc-reply" not in initial
+    code, _, raw, _, _ = _raw_call(fleet.address(V1), f"/{UPSTREAM}/EchoTwo", authority="other.example.com:9000")
+    a = upstream_pb["EchoResponse"].FromString(raw).assertions
+    assert (code, a.fully_qualified_method, a.authority, a.context.service_name) == (
+        0, f"/{UPSTREAM}/EchoTwo", "other.example.com:9000", "echo")
+
+
+def test_upstream_grpc_echo_refuses_what_echo_basic_refuses(fleet):
+    address = fleet.address(GRPC)
+    assert _raw_call(address, f"/{UPSTREAM}/EchoThree")[:2] == (12, "method EchoThree not implemented")
+    assert _raw_call(address, f"/{UPSTREAM}/Nope")[:2] == (12, f"unknown method Nope for service {UPSTREAM}")
+    code, details, *_ = _raw_call(address, f"/{UPSTREAM}/Echo", request=b"\xff\xff")   # not an EchoRequest
+    assert code == 13 and details.startswith("grpc: error unmarshalling request")
+    assert _raw_call(address, f"/{UPSTREAM}/EchoThree", request=b"\xff")[0] == 13      # decoded first
+    # unknown fields are skipped, as protobuf readers do: still an (empty) EchoRequest
+    assert _raw_call(address, f"/{UPSTREAM}/Echo", request=b"\x0a\x01x")[0] == 0
+    # binary metadata reaches the echo base64-decoded, as grpc-go hands it to the handler
+    reply = grpc_request(address, f"/{UPSTREAM}/Echo", metadata=None)
+    assert reply.code == 0
+    code, _, raw, _, _ = _raw_call(address, f"/{UPSTREAM}/Echo", metadata=[("x-trace-bin", b"trace-7")])
+    from gwlib.backends.grpcecho import decode
+    assert code == 0 and {"key": "x-trace-bin", "value": "trace-7"} in decode(raw)["assertions"]["headers"]
+    assert _raw_call(address, f"/{UPSTREAM}/Echo", metadata=[("x-trace-bin", b"\xff\xfe")])[0] == 13
+    st = fleet.stats()
+    assert st[("grpc-ns", "grpc-echo", "v1")].statuses.get("grpc-12", 0) >= 2
+
+
+def test_upstream_grpc_echo_faults_and_client_decoding(fleet):
+    reply = grpc_request(fleet.address(GRPC), f"/{UPSTREAM}/Echo", {}, {"X-Env": "c"}, authority="a.example.com")
+    assert reply.code == 0 and set(reply.body) == {"assertions", "request"} and reply.body["request"] is None
+    a = reply.body["assertions"]
+    assert a["fully_qualified_method"] == f"/{UPSTREAM}/Echo" and a["authority"] == "a.example.com"
+    assert a["context"] == {"namespace": "grpc-ns", "ingress": "gwlib-lab", "service_name": "grpc-echo",
+                            "pod": "grpc-echo-0"}
+    assert {"key": "x-env", "value": "c"} in a["headers"] and a["tls_assertions"] is None
+    fleet.set_fault("grpc-ns", "grpc-echo", "v1", error_rate=1.0, grpc_status=8)
+    reply = grpc_request(fleet.address(GRPC), f"/{UPSTREAM}/Echo")
+    assert (reply.code, reply.details, reply.body) == (8, "gwlib: injected fault", None)
+    fleet.set_fault("grpc-ns", "grpc-echo", "v1", latency_ms=150)
+    t0 = time.monotonic()
+    assert grpc_request(fleet.address(GRPC), f"/{UPSTREAM}/EchoTwo").code == 0
+    assert time.monotonic() - t0 >= 0.14
+
+
+def test_the_echo_server_starts_without_protobuf(tmp_path):
+    """protobuf is imported at the first upstream gRPC call, not when the server boots."""
+    from gwlib.backends.fleet import _BOOT, _GWLIB_DIR, _import_path
+
+    ready = tmp_path / "ready.json"
+    argv = [sys.executable, "-X", "importtime", "-S", "-c",
+            _BOOT.format(path=_GWLIB_DIR, sys_path=_import_path()), "serve", "--ready-file", str(ready),
+            "--endpoint", "ns/svc:9000/grpc"]
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 10
+        while not ready.exists() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        info = json.loads(ready.read_text())
+        ctl = info["control_port"]
+        port = next(iter(info["ports"].values()))
+        http_request(ctl, "GET", "/healthz")          # served: boot is over
+        booted = http_request(ctl, "GET", "/healthz")[2]["endpoints"]
+        assert booted == 1
+        assert _raw_call(f"127.0.0.1:{port}", f"/{UPSTREAM}/Echo")[0] == 0
+        http_request(ctl, "POST", "/shutdown")
+        _, err = proc.communicate(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    lines = [l for l in err.splitlines() if l.startswith("import time:")]
+    protobuf = [i for i, l in enumerate(lines) if l.rstrip().endswith("google.protobuf")]
+    # the server module and gwlib.backends.grpcecho are imported at boot; protobuf after them,
+    # only when the first GrpcEcho call came in
+    server = next(i for i, l in enumerate(lines) if l.rstrip().endswith("gwlib.backends.server"))
+    assert protobuf and protobuf[0] > server, "google.protobuf was never imported, or at boot"
+    assert any(l.rstrip().endswith("gwlib.backends.grpcecho") for l in lines[:server + 1])
+
+
 # ---------------------------------------------------------------- behind a real Envoy
 
 ENVOY_STATIC = """
@@ -337,9 +493,28 @@ def test_behind_envoy_h2c_and_grpc(fleet):
         assert body["headers"]["X-Env"] == ["c"] and "X-Request-Id" in body["headers"]
         reply = grpc_request(listen, GRPC_ECHO_METHOD, {"a": 1}, {"x-env": "c"}, authority="grpc.example.com")
         assert (reply.code, reply.body["host"], reply.body["message"]) == (0, "grpc.example.com", {"a": 1})
+        _check_upstream_behind_proxy(f"127.0.0.1:{listen}", "envoy")
         fleet.set_fault("grpc-ns", "grpc-echo", "v1", error_rate=1.0)
         reply = grpc_request(listen, GRPC_ECHO_METHOD, {}, authority="grpc.example.com")
         assert (reply.code, reply.details) == (14, "gwlib: injected fault")
+        reply = grpc_request(listen, f"/{UPSTREAM}/Echo", authority="grpc.example.com")
+        assert (reply.code, reply.details) == (14, "gwlib: injected fault")
+
+
+def _check_upstream_behind_proxy(address, proxy: str) -> None:
+    """echo-basic's GrpcEcho through a real proxy: the proxy's :authority and the headers it
+    adds reach the echo as metadata; EchoThree stays UNIMPLEMENTED end to end."""
+    from gwlib.backends.grpcecho import decode
+
+    code, _, raw, _, _ = _raw_call(address, f"/{UPSTREAM}/EchoTwo", metadata=[("x-env", "c")])
+    assert code == 0, proxy
+    a = decode(raw)["assertions"]
+    md = {h["key"]: h["value"] for h in a["headers"]}
+    assert a["fully_qualified_method"] == f"/{UPSTREAM}/EchoTwo" and a["authority"] == "grpc.example.com"
+    assert md[":authority"] == "grpc.example.com" and md["x-env"] == "c" and md["x-forwarded-proto"] == "http"
+    assert "te" not in md and "host" not in md and not any(k in md for k in (":path", ":method"))
+    assert a["context"]["service_name"] == "grpc-echo" and a["context"]["pod"] == "grpc-echo-0"
+    assert _raw_call(address, f"/{UPSTREAM}/EchoThree")[:2] == (12, "method EchoThree not implemented")
 
 
 TRAEFIK_DYNAMIC = """
@@ -385,6 +560,7 @@ def test_behind_traefik_h2c_grpc_tcp_udp(fleet):
         assert (status, headers["x-set"], body["proto"], body["host"]) == (200, "1", "HTTP/2.0", "ex.com")
         reply = grpc_request(web, GRPC_ECHO_METHOD, {"a": 1}, authority="grpc.example.com")
         assert (reply.code, reply.body["host"], reply.body["message"]) == (0, "grpc.example.com", {"a": 1})
+        _check_upstream_behind_proxy(f"127.0.0.1:{web}", "traefik")
         assert [l["request"] for l in tcp_request(tcp, "one\ntwo")] == ["one", "two"]
         assert udp_request(udp, "dgram")["service"] == "dns"
         close_clients()  # open keep-alive/gRPC connections would hold Traefik's graceful stop

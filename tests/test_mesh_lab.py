@@ -97,11 +97,24 @@ def test_mesh_request_form_without_workload_is_a_meshed_client(lab):
     assert flag["backend"]["name"] == "web" and flag["route"] is None
 
 
+UPSTREAM = "gateway_api_conformance.echo_basic.grpcecho.GrpcEcho"   # echo-basic's gRPC service
+
+
 def test_grpc_through_the_sidecar(lab):
     ans = lab.request({"service": "demo/api", "port": 9090, "from": "demo", "workload": "client",
-                       "grpc": {"service": "gwlib.echo.EchoService", "method": "Echo"}})
-    assert ans["grpc_status"] == 0 and ans["backend"]["name"] == "api" and ans["route"] == "demo/api"
+                       "grpc": {"service": UPSTREAM, "method": "Echo"}})
+    assert ans["grpc_status"] == 0 and ans["route"] == "demo/api"
+    assert ans["backend"] == {"namespace": "demo", "name": "api", "port": 9090}
     assert ans["request"]["headers"]["X-Gwlib-Sidecar"] == "demo/client"
+    assert ans["request"]["path"] == f"/{UPSTREAM}/Echo" and ans["request"]["host"] == "api"
+    # the lab's own JSON echo service answers too
+    own = lab.request({"service": "demo/api", "port": 9090, "from": "demo", "workload": "client",
+                       "grpc": {"service": "gwlib.echo.EchoService", "method": "Echo"}})
+    assert own["grpc_status"] == 0 and own["backend"]["name"] == "api"
+    # echo-basic does not implement EchoThree: the sidecar routed it, the backend refused it
+    three = lab.request({"service": "demo/api", "port": 9090, "from": "demo", "workload": "client",
+                         "grpc": {"service": UPSTREAM, "method": "EchoThree"}})
+    assert (three["grpc_status"], three["backend"], three["route"]) == (12, None, "demo/api")
 
 
 def test_lab_answers_agree_with_the_reference_router(lab):
@@ -113,6 +126,11 @@ def test_lab_answers_agree_with_the_reference_router(lab):
          "headers": {"X-Env": "x"}},
         {"service": "demo/api", "port": 9090, "from": "demo", "grpc": {"service": "gwlib.echo.EchoService",
                                                                        "method": "Echo"}},
+        {"service": "demo/api", "port": 9090, "from": "demo", "grpc": {"service": UPSTREAM, "method": "EchoTwo"},
+         "headers": {"X-Env": "x"}},
+        {"service": "demo/api", "port": 9090, "from": "demo", "grpc": {"service": UPSTREAM, "method": "EchoThree"}},
+        {"service": "demo/api", "port": 9090, "from": "demo", "meshed": False,
+         "grpc": {"service": UPSTREAM, "method": "Echo"}},
         {"service": "demo/web", "port": 80, "from": "demo", "meshed": False, "path": "/"},
     ]
     with gwlib.connect("lab", dataplane="envoy") as seed_lab:

@@ -5,6 +5,10 @@ is (``namespace``, ``service``, ``pod``, plus ``version`` and the Service ``port
 exactly what it received (``path``, ``host``, ``method``, ``proto``, ``headers``), and
 ``X-Echo-Set-Header: Name:value,Other:value`` sets response headers. Protocols: HTTP/1.1,
 h2c, gRPC, TCP, UDP. Faults (error rate, added latency) are set per version at runtime.
+gRPC: the lab's own ``gwlib.echo.EchoService`` (JSON messages, any method) and, exactly as
+echo-basic serves it, the upstream ``gateway_api_conformance.echo_basic.grpcecho.GrpcEcho``
+(protobuf messages: :mod:`gwlib.backends.grpcecho`), which cluster mode's echo backends
+answer too.
 
 * :class:`EchoFleet` - one supervised process hosting many :class:`EchoEndpoint` s;
   ``ensure``, ``remove``, ``set_fault``, ``clear_faults``, ``stats``, ``close``.

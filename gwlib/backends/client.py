@@ -171,7 +171,9 @@ def http_request(address: str | tuple[str, int] | int, method: str = "GET", path
 
 class GrpcReply(NamedTuple):
     """``code`` is the numeric gRPC status (0 OK, 12 UNIMPLEMENTED, 14 UNAVAILABLE, ...);
-    ``body`` is the echo reply (parsed JSON) or None."""
+    ``body`` is the echo reply — parsed JSON from the lab's ``gwlib.echo.EchoService``, the
+    decoded ``EchoResponse`` (a dict, see :func:`gwlib.backends.grpcecho.decode`) from the
+    upstream echo-basic's ``GrpcEcho`` — or None."""
 
     code: int
     details: str
@@ -196,11 +198,14 @@ def _md(md: Any) -> dict[str, str]:
 def grpc_request(address: str | tuple[str, int] | int, method: str = GRPC_ECHO_METHOD,
                  message: Any = None, metadata: HeadersArg = None, *, authority: str | None = None,
                  timeout: float = 5.0, compression: str | None = None) -> GrpcReply:
-    """One unary gRPC call with grpcio (JSON message in, JSON echo out).
+    """One unary gRPC call with grpcio (JSON message in, JSON echo out; for the upstream
+    conformance echo's service ``gateway_api_conformance.echo_basic.grpcecho.GrpcEcho``,
+    an ``EchoRequest`` in and the decoded ``EchoResponse`` out).
 
     ``method`` is the full path (``/pkg.Service/Method``); ``message`` any JSON value
-    (or bytes, sent as they are); ``metadata`` header pairs (names are lower-cased, as
-    gRPC requires); ``authority`` the ``:authority`` (the Host a GRPCRoute matches);
+    (or bytes, sent as they are; for ``GrpcEcho`` None or ``{}``, the empty
+    ``EchoRequest``); ``metadata`` header pairs (names are lower-cased, as gRPC
+    requires); ``authority`` the ``:authority`` (the Host a GRPCRoute matches);
     ``compression`` ``"gzip"`` or ``"deflate"`` compresses the request message.
     RPC errors are returned (``code`` != 0), never raised.
     """
@@ -218,7 +223,11 @@ def grpc_request(address: str | tuple[str, int] | int, method: str = GRPC_ECHO_M
         if channel is None:
             options = [("grpc.default_authority", authority)] if authority else []
             channel = _CHANNELS[key] = grpc.insecure_channel(key[0], options=options)
-    if isinstance(message, (bytes, bytearray)):
+    upstream = _is_upstream(method)
+    if upstream:
+        from .grpcecho import request_message
+        payload = request_message(message)
+    elif isinstance(message, (bytes, bytearray)):
         payload = bytes(message)
     elif message is None:
         payload = b""
@@ -234,12 +243,25 @@ def grpc_request(address: str | tuple[str, int] | int, method: str = GRPC_ECHO_M
     except grpc.RpcError as exc:
         return GrpcReply(exc.code().value[0], exc.details() or "", None,  # type: ignore[attr-defined]
                          _md(exc.initial_metadata()), _md(exc.trailing_metadata()))  # type: ignore[attr-defined]
-    try:
-        body = json.loads(raw) if raw else None
-    except ValueError:
-        body = raw
+    if upstream:
+        from .grpcecho import decode
+        try:
+            body = decode(raw)
+        except ValueError:
+            body = raw
+    else:
+        try:
+            body = json.loads(raw) if raw else None
+        except ValueError:
+            body = raw
     return GrpcReply(info.code().value[0], info.details() or "", body,
                      _md(info.initial_metadata()), _md(info.trailing_metadata()))
+
+
+def _is_upstream(method: str) -> bool:
+    from .grpcecho import GRPC_ECHO_SERVICE, split_path
+    parts = split_path(method)
+    return parts is not None and parts[0] == GRPC_ECHO_SERVICE
 
 
 def close_clients() -> None:

@@ -20,6 +20,13 @@ Endpoints
   by this module's own HTTP/2 stack (``h2``) rather than grpcio's server because grpcio's
   server API does not expose the ``:authority`` a call arrived with, which the echo must
   report; clients (``gwlib.backends.grpc_request``, notebooks) use real grpcio.
+  The upstream conformance echo's service ``gateway_api_conformance.echo_basic.grpcecho.GrpcEcho``
+  is answered as echo-basic (``GRPC_ECHO_SERVER=1``) answers it, with protobuf messages
+  (:mod:`gwlib.backends.grpcecho`): ``Echo``/``EchoTwo`` reply an ``EchoResponse`` (method,
+  every incoming metadata entry as grpc-go passes it on, ``:authority``, and the
+  endpoint's namespace, ingress, Service and pod); ``EchoThree`` and unknown methods are
+  UNIMPLEMENTED; no response metadata is set (echo-basic's gRPC server sets none).
+  protobuf is imported at the first such call, never at start-up.
 * ``tcp``: every line received (``\\n``-terminated; the rest at EOF) is answered with one
   JSON line: identity plus ``request`` (the line, bytes as UTF-8 with surrogateescape).
 * ``udp``: every datagram is answered with one JSON datagram, as for TCP.
@@ -81,6 +88,7 @@ from ._common import (
     canonical_header_name,
     parse_set_header,
 )
+from .grpcecho import GRPC_ECHO_SERVICE, split_path
 
 LOCALHOST = "127.0.0.1"
 H2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
@@ -955,6 +963,7 @@ class EchoApp:
             return self._grpc_error(ep, req, fault.grpc_status if fault else 14, "gwlib: injected fault")
         data = req.body
         message: Any = None
+        payload = b""
         if data:
             if len(data) < 5:
                 return self._grpc_error(ep, req, GRPC_INTERNAL, "truncated gRPC message")
@@ -976,12 +985,15 @@ class EchoApp:
                         return self._grpc_error(ep, req, 12, f"compression {enc!r} not supported")
                 except (OSError, EOFError, zlib.error):
                     return self._grpc_error(ep, req, GRPC_INTERNAL, "bad compressed message")
-            if payload:
-                try:
-                    message = json.loads(payload)
-                except ValueError:
-                    message = payload.decode("utf-8", "surrogateescape")
         path = req.target
+        upstream = split_path(path)
+        if upstream is not None and upstream[0] == GRPC_ECHO_SERVICE:
+            return self._grpc_upstream(ep, req, upstream[1], payload)
+        if payload:
+            try:
+                message = json.loads(payload)
+            except ValueError:
+                message = payload.decode("utf-8", "surrogateescape")
         service, _, method = path.lstrip("/").rpartition("/")
         d = self._echo(ep, req)
         d["grpc"] = {"service": service, "method": method}
@@ -992,6 +1004,36 @@ class EchoApp:
         ep.record(f"grpc-{GRPC_OK}", False, req.t0)
         return Response(200, headers, b"\x00" + len(out).to_bytes(4, "big") + out,
                         trailers=[("grpc-status", "0")])
+
+    def _grpc_upstream(self, ep: Endpoint, req: Request, method: str, payload: bytes) -> Response:
+        """The upstream echo-basic's gRPC service (:mod:`gwlib.backends.grpcecho`), answered
+        as echo-basic (grpc-go) answers it: ``Echo``/``EchoTwo`` with an ``EchoResponse``
+        (the method, every incoming metadata entry, the ``:authority``, the endpoint's
+        namespace, ingress, Service and pod), ``EchoThree`` and unknown methods
+        UNIMPLEMENTED, a request that is not an ``EchoRequest`` INTERNAL. Like echo-basic it
+        sets no response metadata (no ``X-Echo-Set-Header``). protobuf is imported here, at
+        the first such call, not when the server starts."""
+        from . import grpcecho
+
+        why = grpcecho.unimplemented(method)
+        if why is not None and method not in grpcecho.GRPC_ECHO_DECLARED:
+            return self._grpc_error(ep, req, grpcecho.GRPC_UNIMPLEMENTED, why)
+        bad = grpcecho.check_request(payload)  # a declared method's handler decodes first
+        if bad is not None:
+            return self._grpc_error(ep, req, GRPC_INTERNAL, bad)
+        if why is not None:
+            return self._grpc_error(ep, req, grpcecho.GRPC_UNIMPLEMENTED, why)
+        md = grpcecho.incoming_metadata(req.host, req.headers)
+        if isinstance(md, str):
+            return self._grpc_error(ep, req, GRPC_INTERNAL, md)
+        ident = ep.identity
+        out = grpcecho.echo_response(method, md, req.host, {
+            "namespace": ident["namespace"], "ingress": ident["ingress"], "service_name": ident["service"],
+            "pod": ident["pod"]})
+        ep.record(f"grpc-{GRPC_OK}", False, req.t0)
+        return Response(200, [("content-type", "application/grpc")],
+                        b"\x00" + len(out).to_bytes(4, "big") + out,
+                        trailers=[("grpc-status", "0"), ("grpc-message", "")])
 
     # -- control channel
     def handle_control(self, req: Request) -> Any:

@@ -21,7 +21,8 @@ With ``backends="echo"`` (the default of :class:`~gwlib.cluster.ClusterConnectio
   service or method is UNIMPLEMENTED) with an ``EchoResponse`` whose ``assertions`` report
   the method, the request metadata, the ``:authority`` and the pod's namespace, Service and
   name. :func:`decode` and :func:`encode` read and write those messages (the upstream
-  ``grpcecho.proto``, see :data:`PROTO`) without the protobuf runtime.
+  ``grpcecho.proto``, see :data:`PROTO`), from :mod:`gwlib.backends.grpcecho` — the lab's
+  echo answers the same service the same way.
 
 Every object made here carries gwlib's label like everything else gwlib applies.
 ``backends="as-written"`` applies workloads unchanged and adds nothing.
@@ -180,95 +181,19 @@ def grpc_services(objects: list[dict]) -> set[tuple[str, str]]:
 
 # ----------------------------------------------------------------------------- gRPC
 
-#: The gRPC service of echo-basic (``GRPC_ECHO_SERVER=1``): package and service of the
-#: upstream kubernetes-sigs/gateway-api conformance/echo-basic/grpcecho.proto. Not the lab's
-#: echo service (``gwlib.echo.EchoService``, JSON messages, any method).
-GRPC_ECHO_SERVICE = "gateway_api_conformance.echo_basic.grpcecho.GrpcEcho"
-#: the methods echo-basic implements (``EchoThree`` is declared, and intentionally UNIMPLEMENTED)
-GRPC_ECHO_METHODS = ("Echo", "EchoTwo")
-GRPC_ECHO_PATH = f"/{GRPC_ECHO_SERVICE}/Echo"
-
-#: grpcecho.proto (proto3): message -> field number -> (name, type, repeated). Types are
-#: ``string`` or another message of this table; every field is length-delimited.
-PROTO: dict[str, dict[int, tuple[str, str, bool]]] = {
-    "Header": {1: ("key", "string", False), 2: ("value", "string", False)},
-    "Context": {1: ("namespace", "string", False), 2: ("ingress", "string", False),
-                3: ("service_name", "string", False), 4: ("pod", "string", False)},
-    "TLSAssertions": {1: ("version", "string", False), 2: ("negotiated_protocol", "string", False),
-                      3: ("server_name", "string", False), 4: ("cipher_suite", "string", False),
-                      5: ("peer_certificates", "string", True)},
-    "Assertions": {1: ("fully_qualified_method", "string", False), 2: ("headers", "Header", True),
-                   3: ("authority", "string", False), 4: ("context", "Context", False),
-                   5: ("tls_assertions", "TLSAssertions", False)},
-    "EchoRequest": {},
-    "EchoResponse": {1: ("assertions", "Assertions", False), 2: ("request", "EchoRequest", False)},
-}
-
-
-_PACKAGE = GRPC_ECHO_SERVICE.rsplit(".", 1)[0]
-_CLASSES: dict = {}
-
-
-def _message_class(message: str):
-    """The protobuf class of a message of :data:`PROTO` (built once, from the table, in a
-    descriptor pool of gwlib's own: no generated code, no .proto file at run time)."""
-    if not _CLASSES:
-        from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
-
-        field = descriptor_pb2.FieldDescriptorProto
-        proto = descriptor_pb2.FileDescriptorProto(name="gwlib/cluster/grpcecho.proto", package=_PACKAGE,
-                                                   syntax="proto3")
-        for name, fields in PROTO.items():
-            msg = proto.message_type.add(name=name)
-            for number, (fname, typ, repeated) in fields.items():
-                f = msg.field.add(name=fname, number=number,
-                                  label=field.LABEL_REPEATED if repeated else field.LABEL_OPTIONAL)
-                if typ == "string":
-                    f.type = field.TYPE_STRING
-                else:
-                    f.type, f.type_name = field.TYPE_MESSAGE, f".{_PACKAGE}.{typ}"
-        pool = descriptor_pool.DescriptorPool()
-        pool.Add(proto)
-        for name in PROTO:
-            _CLASSES[name] = message_factory.GetMessageClass(pool.FindMessageTypeByName(f"{_PACKAGE}.{name}"))
-    return _CLASSES[message]
-
-
-def _as_dict(msg) -> dict:
-    out: dict = {}
-    for f in msg.DESCRIPTOR.fields:
-        value = getattr(msg, f.name)
-        if f.message_type is None:
-            out[f.name] = list(value) if f.is_repeated else value
-        elif f.is_repeated:
-            out[f.name] = [_as_dict(v) for v in value]
-        else:
-            out[f.name] = _as_dict(value) if msg.HasField(f.name) else None
-    return out
-
-
-def decode(data: bytes, message: str = "EchoResponse") -> dict:
-    """A protobuf message of :data:`PROTO` as a dict (proto3 defaults: ``""`` for a
-    missing string, ``[]`` for a repeated field, None for a missing message). Unknown
-    fields are skipped, as protobuf readers do; malformed input raises ``ValueError``."""
-    from google.protobuf.message import DecodeError
-
-    try:
-        return _as_dict(_message_class(message).FromString(bytes(data)))
-    except DecodeError as exc:
-        raise ValueError(f"not a {message}: {exc}") from None
-
-
-def encode(value: dict, message: str = "EchoResponse") -> bytes:
-    """The protobuf encoding of a dict shaped like :func:`decode`'s."""
-    from google.protobuf import json_format
-
-    def drop_none(v):
-        if isinstance(v, dict):
-            return {k: drop_none(x) for k, x in v.items() if x is not None}
-        return [drop_none(x) for x in v] if isinstance(v, list) else v
-
-    return json_format.ParseDict(drop_none(value), _message_class(message)()).SerializeToString()
+# The gRPC service of echo-basic (``GRPC_ECHO_SERVER=1``) and its messages live in
+# gwlib.backends.grpcecho, shared with the lab's echo server and client; re-exported here.
+from ..backends.grpcecho import (  # noqa: E402
+    GRPC_ECHO_DECLARED,
+    GRPC_ECHO_METHODS,
+    GRPC_ECHO_PATH,
+    GRPC_ECHO_SERVICE,
+    PROTO,
+    _as_dict,
+    _message_class,
+    decode,
+    encode,
+)
 
 
 def plan(objects: list[dict]) -> tuple[list[dict], list[str]]:

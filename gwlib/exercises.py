@@ -254,7 +254,7 @@ def _beyond() -> str:
 
 @exercise("04.grpc-unmatched-status", "A gRPC call to grpc.example.com for the service other.Service: "
           "which gRPC status code does the Gateway answer? (a number)",
-          "the GRPCRoute only matches gwlib.echo.EchoService; an unmatched call is UNIMPLEMENTED.")
+          "the GRPCRoute only matches the echo's GrpcEcho service; an unmatched call is UNIMPLEMENTED.")
 def _grpc_unmatched() -> int:
     conn = _reference(_beyond())
     return conn.request(gateway="apps/multi", host="grpc.example.com",

@@ -37,9 +37,10 @@ What each method does in a cluster:
   through the same Gateway port: h2c on an HTTP listener, TLS with ALPN ``h2`` on an HTTPS
   listener; the request's ``host`` is the ``:authority`` and the SNI, its ``headers`` the
   metadata. The echo backends (echo-basic's gRPC server) implement only
-  ``gateway_api_conformance.echo_basic.grpcecho.GrpcEcho`` (``Echo``, ``EchoTwo``), not the
-  lab's ``gwlib.echo.EchoService``; the answer is built from their ``EchoResponse``
-  (:func:`gwlib.cluster.echo.decode`) and carries ``grpc_status``.
+  ``gateway_api_conformance.echo_basic.grpcecho.GrpcEcho`` (``Echo``, ``EchoTwo``) — which
+  the lab's echo answers the same way — not the lab's own ``gwlib.echo.EchoService``; the
+  answer is built from their ``EchoResponse`` (:mod:`gwlib.backends.grpcecho`) and carries
+  ``grpc_status``.
 * ``split``/``explain`` — what the specification says for the manifests gwlib applied
   (gwlib's controller and reference router), to compare with what the cluster did.
 * ``set_weights`` — a JSON Patch of the live HTTPRoute's backendRef weights (each
@@ -72,6 +73,7 @@ from typing import Any
 from ..backends.client import GrpcReply
 from ..connection import Connection, StatusList, _canonical, _error_answer, _merge, _SNIConnection
 from ..validation import load
+from ..backends import grpcecho
 from . import echo, metrics, rollouts, safety
 from .api import Api, Resource, describe
 from .errors import ClusterError, ClusterTimeout, NotServed, UnsafeObject, warn
@@ -768,15 +770,7 @@ class ClusterConnection(Connection):
         if ctx.get("namespace") or ctx.get("pod"):
             ans["backend"] = self._backend(req, {"namespace": ctx.get("namespace"), "pod": ctx.get("pod"),
                                                  "service": ctx.get("service_name")})
-        heads: dict[str, str] = {}
-        for h in assertions.get("headers") or []:
-            key, value = h.get("key") or "", h.get("value") or ""
-            if not key or key.startswith(":"):  # :authority is the host
-                continue
-            name = _canonical(key)
-            heads[name] = f"{heads[name]},{value}" if name in heads else value
-        ans["request"] = {"method": "POST", "host": assertions.get("authority") or None,
-                          "path": assertions.get("fully_qualified_method") or None, "headers": heads}
+        ans["request"] = grpcecho.received(assertions, _canonical)
         return ans
 
     # -- which Service answered -------------------------------------------------------------

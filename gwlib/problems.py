@@ -3,6 +3,21 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+#: pydantic error types that stand for a wrong JSON type (the API server's
+#: ``field.ErrorTypeTypeInvalid``, "must be of type ...").
+TYPE_ERROR_TYPES = frozenset({
+    "string_type", "int_type", "int_from_float", "int_parsing", "bool_type", "bool_parsing",
+    "float_type", "dict_type", "model_type", "model_attributes_type", "list_type", "tuple_type",
+    "set_type", "is_instance_of", "int_or_string_type"})
+
+#: pydantic error types that match the API server's *blocking* schema errors
+#: (apiextensions-apiserver ``hasBlockingErr``: wrong type, Required, Unsupported value,
+#: Too long, Too many): after one of them the API server evaluates no CEL rule.
+#: Pattern, minLength, minItems, minimum/maximum errors (``field.ErrorTypeInvalid``),
+#: duplicates and failed CEL rules are not blocking.
+BLOCKING_ERROR_TYPES = TYPE_ERROR_TYPES | {"missing", "literal_error", "enum", "too_long",
+                                           "string_too_long"}
+
 
 @dataclass(frozen=True)
 class Problem:

@@ -4,6 +4,12 @@ The rules themselves live on the typed models (:mod:`gwlib.resources`): schema c
 as pydantic field constraints, CEL rules as validators on the model that carries them in the
 CRD. This module runs them over documents and words every failure the way ``kubectl`` does,
 as one :class:`~gwlib.problems.Problem` per failure with a kubectl-style field path.
+
+Which rules the API server evaluates depends on what the schema found: after a *blocking*
+error (wrong type, Required, Unsupported value, Too long, Too many) no CEL rule at all, and
+one field-less note says so; otherwise the CEL rules of every node, whatever was found
+below it (the models' second pass, :func:`gwlib.resources.base.node_rule_errors`). The
+uniqueness of list-map keys is checked in both cases.
 """
 from __future__ import annotations
 
@@ -13,7 +19,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from .loader import Document, identity, read_documents
-from .problems import Problem
+from .problems import BLOCKING_ERROR_TYPES, Problem
 
 CHANNELS = ("standard", "experimental")
 
@@ -28,9 +34,10 @@ _TYPE_NAMES = {
 
 
 #: Schema errors after which the API server evaluates no CEL rule (wrong type, Required,
-#: Unsupported value, Too long, Too many); pattern and bounds errors are not blocking.
-BLOCKING = frozenset(_TYPE_NAMES) | {"missing", "literal_error", "enum", "too_long",
-                                     "string_too_long", "int_or_string_type"}
+#: Unsupported value, Too long, Too many); pattern and bounds errors, duplicates and failed
+#: CEL rules are not blocking.  The models use the same set to decide what their second
+#: pass evaluates (see :mod:`gwlib.resources.base`).
+BLOCKING = BLOCKING_ERROR_TYPES
 CEL_SKIPPED = ('Invalid value: "null": some validation rules were not checked because the object was '
                "invalid; correct the existing errors to complete validation")
 

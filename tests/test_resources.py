@@ -689,6 +689,139 @@ def test_duplicate_list_keys(cls, doc, path):
     assert dup and dup[0][0] == path and dup[0][1].startswith("Duplicate value: "), got
 
 
+def test_a_key_repeated_three_times_is_reported_once():
+    got = problems(Gateway, gateway(*({"name": "a", "port": 80 + i, "protocol": "HTTP"} for i in range(3))))
+    assert [p for p, t, _ in got if t == "duplicate"] == ["spec.listeners[1]"], got
+
+
+# --------------------------------------------------------------------------- rules above an error
+REDIRECT = {"type": "RequestRedirect", "requestRedirect": {"scheme": "https"}}
+REDIRECT_WITH_BACKENDS = "RequestRedirect filter must not be used together with backendRefs"
+
+
+@pytest.mark.parametrize("doc,below", [
+    # a pattern error below the rule
+    (filt({"type": "RequestRedirect", "requestRedirect": {"hostname": "Shop.Example.com"}},
+          backendRefs=[{"name": "s", "port": 80}]),
+     ("spec.rules[0].filters[0].requestRedirect.hostname", "string_pattern_mismatch")),
+    # a minimum error below the rule
+    (filt(REDIRECT, backendRefs=[{"name": "s", "port": 0}]),
+     ("spec.rules[0].backendRefs[0].port", "greater_than_equal")),
+    # a failed CEL rule below the rule
+    (filt({"type": "RequestRedirect", "requestRedirect": {"path": {"type": "ReplaceFullPath"}}},
+          backendRefs=[{"name": "s", "port": 80}]),
+     ("spec.rules[0].filters[0].requestRedirect.path", "cel")),
+    # a duplicate list-map key below the rule
+    (filt(REDIRECT, backendRefs=[{"name": "s", "port": 80}],
+          matches=[{"headers": [{"name": "x", "value": "1"}, {"name": "x", "value": "2"}]}]),
+     ("spec.rules[0].matches[0].headers[1]", "duplicate")),
+])
+def test_rules_of_enclosing_nodes_survive_non_blocking_errors(doc, below):
+    got = problems(HTTPRoute, doc)
+    assert got[0][:2] == below, got  # the first pass comes first
+    assert ("spec.rules[0]", "cel", REDIRECT_WITH_BACKENDS) in got, got
+    assert len(got) == len(set(got)) == 2, got  # nothing twice
+
+
+def test_second_pass_keeps_locations_and_context():
+    try:
+        HTTPRoute.model_validate(route(parentRefs=TWO_REFS, rules=[{"backendRefs": [{"name": "s"}]}]))
+    except ValidationError as exc:
+        errors = exc.errors()
+    assert [(e["loc"], e["type"]) for e in errors] == [(("spec", "rules", 0, "backendRefs", 0), "cel"),
+                                                        (("spec",), "cel")]
+    assert errors[1]["ctx"]["field_path"] == ".parentRefs"
+
+
+def test_blocking_error_keeps_only_the_list_map_checks():
+    got = problems(Gateway, gateway({"name": "a", "port": 80, "protocol": "HTTP"},
+                                    {"name": "a", "protocol": "TCP", "hostname": "x.example.com"}))
+    assert ("spec.listeners[1].port", "missing") in [(p, t) for p, t, _ in got]
+    assert ("spec.listeners[1]", "duplicate") in [(p, t) for p, t, _ in got]
+    assert not [g for g in got if g[1] == "cel"], got  # the API server skips every CEL rule
+
+
+def test_second_pass_does_not_see_pruned_fields():
+    """A field of the experimental channel is unknown to the standard CRD: the API server
+    prunes it, so its CEL rules never run there."""
+    bad_session = {"type": "Header", "cookieConfig": {"lifetimeType": "Permanent"}}
+    doc = filt({"type": "RequestRedirect", "requestRedirect": {"hostname": "Bad.Host"}},
+               sessionPersistence=bad_session)
+    standard = problems(HTTPRoute, doc, "standard")
+    assert {p for p, _, _ in standard} == {"spec.rules[0].filters[0].requestRedirect.hostname",
+                                           "spec.rules[0].sessionPersistence"}, standard
+    assert [t for p, t, _ in standard if p == "spec.rules[0].sessionPersistence"] == ["extra_forbidden"]
+    experimental = problems(HTTPRoute, doc, "experimental")
+    assert [t for p, t, _ in experimental if p == "spec.rules[0].sessionPersistence"] == ["cel", "cel"]
+    # unknown fields are pruned as well; the rules around them still run
+    doc = filt({"type": "RequestRedirect", "requestRedirect": {"hostname": "Bad.Host", "what": 1}},
+               backendRefs=[{"name": "s", "port": 80}])
+    got = problems(HTTPRoute, doc)
+    assert ("spec.rules[0].filters[0].requestRedirect.what", "extra_forbidden") in [(p, t) for p, t, _ in got]
+    assert ("spec.rules[0]", "cel", REDIRECT_WITH_BACKENDS) in got
+
+
+def test_second_pass_sees_the_defaults():
+    """The API server defaults before it validates: a rule without matches has the default
+    PathPrefix match, which a replacePrefixMatch rewrite needs."""
+    rewrite = {"type": "URLRewrite", "urlRewrite": {"hostname": "Bad.Host", "path": {
+        "type": "ReplacePrefixMatch", "replacePrefixMatch": "/v2"}}}
+    got = problems(HTTPRoute, filt(rewrite))
+    assert [p for p, _, _ in got] == ["spec.rules[0].filters[0].urlRewrite.hostname"], got
+    got = problems(HTTPRoute, filt(rewrite, matches=[{"path": {"type": "Exact", "value": "/a"}}]))
+    assert [p for p, _, _ in got] == ["spec.rules[0].filters[0].urlRewrite.hostname", "spec.rules[0]"], got
+
+
+def test_second_pass_keeps_the_messages_of_the_first():
+    """Errors re-raised with the second pass's keep their own type, message and context."""
+    doc = {**filt({"type": "RequestRedirect", "requestRedirect": {"hostname": "Bad.Host"}},
+                  backendRefs=[{"name": "s", "port": 80}], useDefaultGateways="All")}
+    doc["metadata"] = {"name": "r", "creationTimestamp": "yesterday"}
+    doc["spec"]["useDefaultGateways"] = "All"
+    got = problems(HTTPRoute, doc)
+    assert ("spec.useDefaultGateways", "extra_forbidden", 'unknown field "useDefaultGateways"') in got
+    assert ("metadata.creationTimestamp", "datetime_from_date_parsing",
+            "Input should be a valid RFC 3339 date-time") in got
+    assert ("spec.rules[0]", "cel", REDIRECT_WITH_BACKENDS) in got
+
+
+def test_valid_objects_never_run_the_second_pass(monkeypatch):
+    from gwlib.resources import base
+
+    calls = []
+    monkeypatch.setattr(base, "node_rule_errors", lambda *args, **kwargs: calls.append(args) or [])
+    HTTPRoute.model_validate(rule(filters=[RHM], backendRefs=[{"name": "s", "port": 80}]))
+    assert calls == []
+    with pytest.raises(ValidationError):
+        HTTPRoute.model_validate(rule(backendRefs=[{"name": "s"}]))
+    assert len(calls) == 1
+
+
+def test_node_rule_errors_walks_raw_data():
+    from gwlib.resources.base import node_rule_errors
+
+    doc = filt(REDIRECT, backendRefs=[{"name": "s", "port": 0}],
+               matches=[{"headers": [{"name": "x", "value": ""}, {"name": "x", "value": "2"}]}])
+    every = {(e["loc"], e["type"].type) for e in node_rule_errors(HTTPRoute, doc, "standard")}
+    assert every == {(("spec", "rules", 0, "matches", 0, "headers", 1), "duplicate"),
+                     (("spec", "rules", 0), "cel")}
+    lists_only = node_rule_errors(HTTPRoute, doc, "standard", cel=False)
+    assert [e["loc"] for e in lists_only] == [("spec", "rules", 0, "matches", 0, "headers", 1)]
+    # values of the wrong type are not looked into; missing list-map keys compare equal, as upstream
+    assert node_rule_errors(HTTPRoute, {"spec": {"rules": "no", "parentRefs": [1, 2]}}, cel=False) == []
+    no_names = node_rule_errors(Gateway, {"spec": {"listeners": [{"port": 80}, {"port": 81}]}}, cel=False)
+    assert [(e["loc"], e["type"].message_template, e["type"].context) for e in no_names] == [
+        (("spec", "listeners", 1), "Duplicate value: {value}", {"value": "{}"})]
+
+
+def test_blocking_error_types_cover_every_type_error():
+    from gwlib.validation import _TYPE_NAMES, BLOCKING
+
+    assert set(_TYPE_NAMES) <= BLOCKING
+    assert not {"string_pattern_mismatch", "string_too_short", "too_short", "greater_than_equal",
+                "less_than_equal", "duplicate", "cel", "extra_forbidden"} & BLOCKING
+
+
 # --------------------------------------------------------------------------- core kinds
 def test_core_kinds():
     assert problems(Service, {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "s"},

@@ -13,7 +13,9 @@ report it. Every file under ``tests/fixtures/valid/`` and ``data/manifests/`` mu
 cleanly (``valid/experimental.yaml`` only with the channel named in its header).
 
 Files named ``interaction-*.yaml`` hold two mistakes on purpose: they pin down which CEL
-rules the API server still evaluates once the schema has found an error.
+rules (and list-map / list-set uniqueness checks) the API server still evaluates once the
+schema, a list-map check or another CEL rule has found an error: after a "blocking" schema
+error no CEL rule but still the uniqueness checks; otherwise every rule of every node.
 
 Cases where gwlib and the API server disagree are listed in ``KNOWN_DISCREPANCIES`` and run
 as strict xfails, so fixing gwlib turns them into failures until the entry is removed.
@@ -48,20 +50,9 @@ PROBLEM_FIELDS = {"file", "doc", "kind", "namespace", "name", "path", "message"}
 #: value, Too long, Too many, wrong type) stopped it from running the CEL rules.
 CEL_SKIPPED_NOTE = "some validation rules were not checked because the object was invalid"
 
-_NON_BLOCKING = ("a non-blocking schema error (pattern, minimum) inside an object makes gwlib skip "
-                 "the CEL rules of the enclosing objects; the API server still evaluates them")
-
 #: (test, fixture file name) -> why gwlib and the API server disagree. Reported, not fixed here.
-KNOWN_DISCREPANCIES: dict[tuple[str, str], str] = {
-    # pydantic runs a model's CEL validators only when everything below that model
-    # validated, so a non-blocking schema error (pattern, bounds) still hides the CEL rules
-    # of the nodes above it; the API server would report both.
-    ("expected", "interaction-pattern-error-keeps-cel.yaml"): _NON_BLOCKING,
-    ("expected", "interaction-minimum-error-keeps-cel.yaml"): _NON_BLOCKING,
-    # the same for a failed CEL rule deep inside: it hides the CEL rules of the enclosing
-    # objects (found in review; the fix is to evaluate each model's rules on the raw data)
-    ("expected", "interaction-nested-cel-keeps-outer-cel.yaml"): _NON_BLOCKING,
-}
+#: (Empty since the models' second pass evaluates the rules of the nodes above an error.)
+KNOWN_DISCREPANCIES: dict[tuple[str, str], str] = {}
 
 
 def cases(test: str, paths: list[Path]) -> list:

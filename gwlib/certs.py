@@ -31,7 +31,9 @@ def _key_pem(key) -> bytes:
 
 
 class LocalCA:
-    """A certificate authority for one lab (files under ``folder``)."""
+    """A certificate authority for one lab (files under ``folder``, the lab's temporary
+    folder: written atomically for the proxies that read them, without fsync, since
+    nothing there outlives the lab)."""
 
     def __init__(self, folder: str | os.PathLike):
         self.folder = Path(folder)
@@ -49,7 +51,7 @@ class LocalCA:
                                                    encipher_only=False, decipher_only=False), critical=True)
                       .sign(self._key, hashes.SHA256()))
         self.ca_path = self.folder / "ca.pem"
-        atomic_write(self.ca_path, self._cert.public_bytes(serialization.Encoding.PEM))
+        atomic_write(self.ca_path, self._cert.public_bytes(serialization.Encoding.PEM), fsync=False)
         self._issued: dict[tuple[str, ...], tuple[str, str]] = {}
 
     def issue(self, hostnames: list[str], name: str) -> tuple[str, str]:
@@ -76,8 +78,8 @@ class LocalCA:
         safe = "".join(c if c.isalnum() or c in "-." else "_" for c in name)
         cert_path, key_path = self.folder / f"{safe}.crt", self.folder / f"{safe}.key"
         atomic_write(cert_path, cert.public_bytes(serialization.Encoding.PEM)
-                     + self._cert.public_bytes(serialization.Encoding.PEM))
-        atomic_write(key_path, _key_pem(key), mode=0o600)
+                     + self._cert.public_bytes(serialization.Encoding.PEM), fsync=False)
+        atomic_write(key_path, _key_pem(key), mode=0o600, fsync=False)
         self._issued[names] = (str(cert_path), str(key_path))
         return self._issued[names]
 

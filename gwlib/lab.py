@@ -443,8 +443,8 @@ class Lab(Connection):
                 folder = self.folder / "pki"
                 folder.mkdir(exist_ok=True)
                 crt, keyfile = folder / f"{key.replace('/', '_')}.crt", folder / f"{key.replace('/', '_')}.key"
-                atomic_write(crt, pair[0])
-                atomic_write(keyfile, pair[1], mode=0o600)
+                atomic_write(crt, pair[0], fsync=False)   # a temp folder: no durability needed
+                atomic_write(keyfile, pair[1], mode=0o600, fsync=False)
                 files = (str(crt), str(keyfile))
                 self._trust.add(files[0])
             self._secret_cache[(key, fingerprint)] = files

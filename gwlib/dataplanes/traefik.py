@@ -1200,7 +1200,7 @@ class TraefikDataPlane:
                     extra.append(Finding(DATAPLANE, "", None, "TraefikCrash",
                                          f"traefik had stopped and was restarted: {err}", "error"))
             mark = self._log_size()
-            atomic_write(self.workdir / DYNAMIC_FILE, dynamic)
+            atomic_write(self.workdir / DYNAMIC_FILE, dynamic, fsync=False)   # atomic for Traefik; a temp folder
             if self.process is None or not self.process.alive or static != self._static:
                 mark = self._start(static, meta.version, int(binding.admin_port))
             else:
@@ -1255,7 +1255,7 @@ class TraefikDataPlane:
             old, self.process = self.process, None
             with contextlib.suppress(Exception):
                 self.supervisor.stop(old.name)
-        atomic_write(self.workdir / STATIC_FILE, static)
+        atomic_write(self.workdir / STATIC_FILE, static, fsync=False)
         self._static = static
         before = {}
         with contextlib.suppress(OSError):

@@ -133,8 +133,11 @@ def describe_error(err: dict) -> tuple[str, str]:
         if msg.startswith(prefix):
             msg = msg[len(prefix):]
     if kind == "cel" and not msg.startswith("Invalid value"):
-        # kubectl: 'Invalid value: "object": <rule message>' (the node's JSON type)
-        msg = f'Invalid value: "{json_type(value) if value is not None else "object"}": {msg}'
+        # kubectl: 'Invalid value: "<type>": <rule message>', where <type> is the OpenAPI type of
+        # the schema node carrying the rule ("object", "array" for a rule on a list, ...):
+        # apiextensions-apiserver builds it with field.Invalid(fldPath, sts.Type, detail).
+        node_type = ctx.get("node_type") or (json_type(value) if value is not None else "object")
+        msg = f'Invalid value: "{node_type}": {msg}'
     return path, msg
 
 

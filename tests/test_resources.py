@@ -731,6 +731,35 @@ def test_second_pass_keeps_locations_and_context():
     assert [(e["loc"], e["type"]) for e in errors] == [(("spec", "rules", 0, "backendRefs", 0), "cel"),
                                                         (("spec",), "cel")]
     assert errors[1]["ctx"]["field_path"] == ".parentRefs"
+    # the OpenAPI type of the node carrying the rule survives the second pass too
+    assert [e["ctx"]["node_type"] for e in errors] == ["object", "array"]
+
+
+@pytest.mark.parametrize("kind,doc,path,node_type", [
+    # rules on a list node: kubectl prints 'Invalid value: "array"'
+    (HTTPRoute, route(parentRefs=TWO_REFS), "spec.parentRefs", "array"),
+    (HTTPRoute, rule(filters=[RHM, RHM]), "spec.rules[0].filters", "array"),
+    (HTTPRoute, rule(backendRefs=[{"name": "s", "port": 80, "filters": [RHM, RHM]}]),
+     "spec.rules[0].backendRefs[0].filters", "array"),
+    (HTTPRoute, rule(filters=[{"type": "CORS", "cors": {"allowOrigins": ["*", "https://a.example"]}}]),
+     "spec.rules[0].filters[0].cors.allowOrigins", "array"),
+    (Gateway, {"apiVersion": GW, "kind": "Gateway", "metadata": {"name": "g", "namespace": "n"},
+               "spec": {"gatewayClassName": "c", "listeners": [
+                   {"name": "a", "port": 80, "protocol": "TCP", "hostname": "x.example.com"}]}},
+     "spec.listeners", "array"),
+    # rules on an object node (a struct type): 'Invalid value: "object"'
+    (HTTPRoute, rule(backendRefs=[{"name": "s"}]), "spec.rules[0].backendRefs[0]", "object"),
+    (HTTPRoute, rule(filters=[REDIRECT], backendRefs=[{"name": "s", "port": 80}]), "spec.rules[0]", "object"),
+])
+def test_cel_errors_print_the_type_of_the_node_carrying_the_rule(kind, doc, path, node_type):
+    """apiextensions-apiserver reports a failed rule as field.Invalid(path, <schema node type>, msg)."""
+    from gwlib.validation import describe_error
+
+    with pytest.raises(ValidationError) as exc:
+        kind.model_validate(doc)
+    shown = [describe_error(e) for e in exc.value.errors() if e["type"] == "cel"]
+    at_path = [m for p, m in shown if p == path]
+    assert at_path and all(m.startswith(f'Invalid value: "{node_type}": ') for m in at_path), shown
 
 
 def test_blocking_error_keeps_only_the_list_map_checks():

@@ -17,7 +17,11 @@ on the model that matches the schema node carrying the rule, so the location is
 the same as the one the API server prints.  A rule that upstream attaches to a
 *list* (for example ``spec.parentRefs``) is raised by the model that owns the list
 and carries ``ctx["field_path"]`` (``".parentRefs"``), which the caller appends to
-the location.  Duplicate list-map keys are reported *at the later duplicate item*
+the location.  The API server prints the OpenAPI type of the node carrying a
+rule as the error's value (``spec.parentRefs: Invalid value: "array": ...``,
+``spec.rules[0]: Invalid value: "object": ...``); :func:`cel_error` takes it as
+``node_type`` (``"object"`` by default, ``"array"`` for rules on a list) and
+keeps it in ``ctx["node_type"]``, independently of ``field_path``.  Duplicate list-map keys are reported *at the later duplicate item*
 (``spec.listeners[1]``; only the second appearance of a key), exactly like
 ``kubectl`` shows ``Duplicate value``.
 
@@ -152,13 +156,24 @@ def channel_of(info: Optional[ValidationInfo]) -> str:
 
 
 def cel_error(message: str, field_path: Optional[str] = None,
-              loc: tuple = ()) -> InitErrorDetails:
+              loc: tuple = (), node_type: str = "object") -> InitErrorDetails:
     """One failed CEL rule, as an error line for :func:`raise_errors`.
 
     ``message`` is the upstream rule message, verbatim.  ``field_path`` is the
     upstream ``fieldPath`` of the rule, or (for rules that upstream puts on a
-    list node) the path of that list relative to the raising model."""
-    ctx: dict[str, Any] = {"message": message}
+    list node) the path of that list relative to the raising model.
+
+    ``node_type`` is the OpenAPI ``type`` of the schema node that *carries* the
+    rule (``"object"``, ``"array"``, ``"string"``, ...).  The API server prints
+    it as the value of the error -- ``spec.parentRefs: Invalid value: "array":
+    <message>`` -- whatever the data is and whatever ``fieldPath`` says
+    (apiextensions-apiserver ``schema/cel/validation.go`` builds the error with
+    ``field.Invalid(fldPath, sts.Type, detail)``).  It is kept in
+    ``ctx["node_type"]`` and used by :func:`gwlib.validation.describe_error`.
+    Pass ``"array"`` for every rule upstream puts on a list (the
+    ``+kubebuilder:validation:XValidation`` marker on a slice field); rules
+    on a struct type or a map field keep the default ``"object"``."""
+    ctx: dict[str, Any] = {"message": message, "node_type": node_type}
     if field_path:
         ctx["field_path"] = field_path
     return InitErrorDetails(type=PydanticCustomError("cel", "{message}", ctx), loc=loc, input=None)

@@ -297,10 +297,10 @@ def parent_ref_errors(refs: Optional[list[ParentReference]], channel: str) -> li
             for p1 in refs)
         if not spec_ok:
             errors.append(cel_error("sectionName or port must be specified when parentRefs includes 2 or "
-                                    "more references to the same parent", ".parentRefs"))
+                                    "more references to the same parent", ".parentRefs", node_type="array"))
         if not uniq_ok:
             errors.append(cel_error("sectionName or port must be unique when parentRefs includes 2 or more "
-                                    "references to the same parent", ".parentRefs"))
+                                    "references to the same parent", ".parentRefs", node_type="array"))
     else:
         spec_ok = all(_empty(p1.section_name) == _empty(p2.section_name)
                       for p1 in refs for p2 in refs if same_parent(p1, p2))
@@ -308,10 +308,10 @@ def parent_ref_errors(refs: Optional[list[ParentReference]], channel: str) -> li
                       for p1 in refs)
         if not spec_ok:
             errors.append(cel_error("sectionName must be specified when parentRefs includes 2 or more "
-                                    "references to the same parent", ".parentRefs"))
+                                    "references to the same parent", ".parentRefs", node_type="array"))
         if not uniq_ok:
             errors.append(cel_error("sectionName must be unique when parentRefs includes 2 or more "
-                                    "references to the same parent", ".parentRefs"))
+                                    "references to the same parent", ".parentRefs", node_type="array"))
     return errors
 
 
@@ -347,7 +347,7 @@ def rule_name_unique(rules: Optional[list], channel: str) -> list[InitErrorDetai
         return []
     names = [r.name for r in rules if r.name is not None]
     if len(names) != len(set(names)):
-        return [cel_error("Rule name must be unique within the route", ".rules")]
+        return [cel_error("Rule name must be unique within the route", ".rules", node_type="array")]
     return []
 
 
@@ -359,7 +359,8 @@ def total_matches(rules: Optional[list], absent: int = 1) -> list[InitErrorDetai
     total = sum(len(r.matches) if r.matches is not None else absent for r in rules[:16])
     if total > 128:
         return [cel_error("While 16 rules and 64 matches per rule are allowed, the total number of "
-                          "matches across all rules in a route must be less than 128", ".rules")]
+                          "matches across all rules in a route must be less than 128", ".rules",
+                          node_type="array")]
     return []
 
 

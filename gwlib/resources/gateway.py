@@ -314,7 +314,8 @@ class FrontendTLSConfig(GWModel):
     def _cel(self, channel: str) -> list[InitErrorDetails]:
         ports = [p.port for p in self.per_port or []]
         if len(ports) != len(set(ports)):
-            return [cel_error("Port for TLS configuration must be unique within the Gateway", ".perPort")]
+            return [cel_error("Port for TLS configuration must be unique within the Gateway", ".perPort",
+                              node_type="array")]
         return []
 
 
@@ -330,23 +331,25 @@ class GatewayTLSConfig(GWModel):
 
 
 def _listener_errors(listeners: list[Listener]) -> list[InitErrorDetails]:
+    """CEL rules upstream puts on the ``spec.listeners`` list (printed as ``"array"``)."""
     e = []
     p = ".listeners"
     if not all((l.tls is None) for l in listeners if l.protocol in ("HTTP", "TCP", "UDP")):
-        e.append(cel_error("tls must not be specified for protocols ['HTTP', 'TCP', 'UDP']", p))
+        e.append(cel_error("tls must not be specified for protocols ['HTTP', 'TCP', 'UDP']", p, node_type="array"))
     if not all(l.tls.mode in (None, "", "Terminate") for l in listeners
                if l.protocol == "HTTPS" and l.tls is not None):
-        e.append(cel_error("tls mode must be Terminate for protocol HTTPS", p))
+        e.append(cel_error("tls mode must be Terminate for protocol HTTPS", p, node_type="array"))
     if not all(l.tls is not None and l.tls.mode not in (None, "") for l in listeners if l.protocol == "TLS"):
-        e.append(cel_error("tls mode must be set for protocol TLS", p))
+        e.append(cel_error("tls mode must be set for protocol TLS", p, node_type="array"))
     if not all(l.hostname in (None, "") for l in listeners if l.protocol in ("TCP", "UDP")):
-        e.append(cel_error("hostname must not be specified for protocols ['TCP', 'UDP']", p))
+        e.append(cel_error("hostname must not be specified for protocols ['TCP', 'UDP']", p, node_type="array"))
     names = [l.name for l in listeners]
     if len(names) != len(set(names)):
-        e.append(cel_error("Listener name must be unique within the Gateway", p))
+        e.append(cel_error("Listener name must be unique within the Gateway", p, node_type="array"))
     combos = [(l.port, l.protocol, l.hostname) for l in listeners]
     if len(combos) != len(set(combos)):
-        e.append(cel_error("Combination of port, protocol and hostname must be unique for each listener", p))
+        e.append(cel_error("Combination of port, protocol and hostname must be unique for each listener", p,
+                           node_type="array"))
     return e
 
 
@@ -357,7 +360,7 @@ def _address_errors(addresses: Optional[list[GatewaySpecAddress]]) -> list[InitE
     for t, msg in (("IPAddress", "IPAddress values must be unique"), ("Hostname", "Hostname values must be unique")):
         values = [a.value for a in addresses if a.type == t and a.value is not None]
         if len(values) != len(set(values)):
-            e.append(cel_error(msg, ".addresses"))
+            e.append(cel_error(msg, ".addresses", node_type="array"))
     return e
 
 

@@ -110,7 +110,7 @@ def grpc_filter_list_errors(filters) -> list[InitErrorDetails]:
     if not filters:
         return []
     types = [f.type for f in filters]
-    return [cel_error(f"{t} filter cannot be repeated", ".filters")
+    return [cel_error(f"{t} filter cannot be repeated", ".filters", node_type="array")
             for t in ("RequestHeaderModifier", "ResponseHeaderModifier") if types.count(t) > 1]
 
 

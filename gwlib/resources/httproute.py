@@ -250,7 +250,7 @@ def _star_rule(field: str, what: str):
     message = f"{field} cannot contain '*' alongside other {what}"
 
     def rule(items: list) -> list[InitErrorDetails]:
-        return [cel_error(message)] if "*" in items and len(items) > 1 else []
+        return [cel_error(message, node_type="array")] if "*" in items and len(items) > 1 else []
 
     return rule
 
@@ -431,10 +431,10 @@ def http_filter_list_errors(filters: Optional[list[HTTPRouteFilter]]) -> list[In
     e = []
     if "RequestRedirect" in types and "URLRewrite" in types:
         e.append(cel_error("May specify either httpRouteFilterRequestRedirect or "
-                           "httpRouteFilterRequestRewrite, but not both", ".filters"))
+                           "httpRouteFilterRequestRewrite, but not both", ".filters", node_type="array"))
     for t in ("RequestHeaderModifier", "ResponseHeaderModifier", "RequestRedirect", "URLRewrite", "CORS"):
         if types.count(t) > 1:
-            e.append(cel_error(f"{t} filter cannot be repeated", ".filters"))
+            e.append(cel_error(f"{t} filter cannot be repeated", ".filters", node_type="array"))
     return e
 
 

@@ -126,12 +126,12 @@ def tls_hostname_errors(hostnames: Optional[list[str]]) -> list[InitErrorDetails
     e = []
     p = None
     if not all(not is_ip(h) for h in hostnames):
-        e.append(cel_error("Hostnames cannot contain an IP", p))
+        e.append(cel_error("Hostnames cannot contain an IP", p, node_type="array"))
     if not all(_RE_1123.match(h) for h in hostnames if "*" not in h):
-        e.append(cel_error("Hostnames must be valid based on RFC-1123", p))
+        e.append(cel_error("Hostnames must be valid based on RFC-1123", p, node_type="array"))
     if not all(h.startswith("*.") and _RE_1123.match(h[2:]) for h in hostnames if "*" in h):
         e.append(cel_error("Wildcards on hostnames must be the first label, and the rest of hostname must be "
-                           "valid based on RFC-1123", p))
+                           "valid based on RFC-1123", p, node_type="array"))
     return e
 
 

@@ -16,6 +16,7 @@ the cluster mode build on the same surface.
 from __future__ import annotations
 
 import http.client
+import json
 import os
 import socket
 from collections.abc import Iterable
@@ -380,6 +381,44 @@ def _error_answer(message: str) -> dict:
 def _canonical(name: str) -> str:
     from .filters import canonical_header_name
     return canonical_header_name(name)
+
+
+#: response headers that are the transport's, not Gateway behaviour (left out of answers)
+TRANSPORT_RESPONSE_HEADERS = frozenset({"date", "server", "content-length"})
+#: gRPC's own response metadata (left out of gRPC answers' ``headers``, in every mode)
+GRPC_RESPONSE_METADATA = frozenset({"content-type", "grpc-accept-encoding", "grpc-encoding", "grpc-status",
+                                    "grpc-message", "grpc-status-details-bin"})
+
+
+def _joined(pairs, drop: frozenset[str] | set[str] = frozenset()) -> dict[str, str]:
+    """Header pairs as an answer shows them: canonical names, a repeated header's values
+    joined with ``,``; names in ``drop`` (lower case) left out."""
+    out: dict[str, str] = {}
+    for k, v in pairs:
+        if str(k).lower() in drop:
+            continue
+        name = _canonical(str(k))
+        out[name] = f"{out[name]},{v}" if name in out else v
+    return out
+
+
+def _json_body(raw: bytes, content_type: str | None) -> Any:
+    """A response body as JSON when its Content-Type says so and it parses, else None."""
+    if not raw or "json" not in (content_type or ""):
+        return None
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return None
+
+
+def _echo_received(body: dict) -> dict:
+    """The answer's ``request`` (what the backend received) from an echo server's HTTP
+    report — gwlib's and echo-basic's share the shape: method, host, path and the
+    headers (a list of values per name, joined with ``,``)."""
+    heads = {_canonical(k): ",".join(vs) if isinstance(vs, list) else str(vs)
+             for k, vs in (body.get("headers") or {}).items()}
+    return {"method": body.get("method"), "host": body.get("host"), "path": body.get("path"), "headers": heads}
 
 
 class _SNIConnection(http.client.HTTPSConnection):

@@ -47,7 +47,8 @@ from typing import Any
 from . import binaries
 from .backends import EchoEndpoint, EchoFleet, grpc_request, tcp_request, udp_request
 from .backends.grpcecho import received as grpcecho_received
-from .connection import Connection, _canonical, _error_answer, _merge, _SNIConnection
+from .connection import (GRPC_RESPONSE_METADATA, TRANSPORT_RESPONSE_HEADERS, Connection, _canonical,
+                         _echo_received, _error_answer, _joined, _json_body, _merge, _SNIConnection)
 from .dataplanes import ROUTE_HEADER, RULE_HEADER, Binding, Finding, Upstream
 from .processes import Supervisor, atomic_write, free_port
 
@@ -616,40 +617,15 @@ class Lab(Connection):
         return answer
 
     def _answer(self, status: int, pairs: list[tuple[str, str]], raw: bytes) -> dict:
-        out: dict[str, str] = {}
-        route = rule = None
-        for k, v in pairs:
-            lk = k.lower()
-            if lk == ROUTE_HEADER.lower():
-                route = v
-                continue
-            if lk == RULE_HEADER.lower():
-                rule = int(v) if v.isdigit() else None
-                continue
-            name = _canonical(k)
-            out[name] = f"{out[name]},{v}" if name in out else v
-        body = None
-        if raw and "json" in (out.get("Content-Type") or ""):
-            try:
-                body = json.loads(raw)
-            except ValueError:
-                body = None
+        marks = {k.lower(): v for k, v in pairs}   # the route and rule the proxy marked
+        route, rule = marks.get(ROUTE_HEADER.lower()), marks.get(RULE_HEADER.lower())
+        rule = int(rule) if rule is not None and rule.isdigit() else None
+        body = _json_body(raw, marks.get("content-type"))
         backend = received = None
         if isinstance(body, dict) and "service" in body and "namespace" in body:
             backend = {"namespace": body["namespace"], "name": body["service"], "port": body.get("port")}
-            heads = {}
-            for k, vs in (body.get("headers") or {}).items():
-                heads[_canonical(k)] = ",".join(vs) if isinstance(vs, list) else str(vs)
-            received = {"method": body.get("method"), "host": body.get("host"), "path": body.get("path"),
-                        "headers": heads}
-            for k in ("Content-Type", "Content-Length", "Date"):
-                out.pop(k, None)
-        # transport details, not Gateway behaviour (the echo server's nosniff included: the
-        # reference router's echo model does not send it)
-        for k in ("Date", "Server", "Content-Length", "X-Envoy-Upstream-Service-Time", "X-Content-Type-Options"):
-            out.pop(k, None)
-        if backend is None:
-            out.pop("Content-Type", None)
+            received = _echo_received(body)
+        out = _joined(pairs, drop=_ANSWER_DROP)
         return {"status": status, "backend": backend, "request": received, "headers": out,
                 "location": out.get("Location"), "mirrored_to": [], "route": route, "rule": rule}
 
@@ -679,9 +655,7 @@ class Lab(Connection):
                 ans["request"] = grpcecho_received(assertions, _canonical)
         elif body:
             ans["backend"] = {"namespace": body.get("namespace"), "name": body.get("service"), "port": body.get("port")}
-            ans["request"] = {"method": "POST", "host": body.get("host"), "path": body.get("path"),
-                              "headers": {_canonical(k): ",".join(v) if isinstance(v, list) else str(v)
-                                          for k, v in (body.get("headers") or {}).items()}}
+            ans["request"] = dict(_echo_received(body), method="POST")
         return ans
 
     def _grpc_backend_port(self, namespace: str, name: str, route: str | None, rule: int | None,
@@ -749,24 +723,23 @@ class Lab(Connection):
         return f"<gwlib lab ({self.dataplane}): {state}>"
 
 
-#: gRPC response metadata that is gRPC's own or the transport's, not the Gateway's doing
-#: (left out of gRPC answers' ``headers``, as in cluster mode), plus the lab's route marks
-_GRPC_RESPONSE_DROP = frozenset(h.lower() for h in (
-    "Date", "Server", "Content-Length", "Content-Type", "Grpc-Accept-Encoding", "Grpc-Encoding", "Grpc-Status",
-    "Grpc-Message", "Grpc-Status-Details-Bin", "X-Envoy-Upstream-Service-Time", ROUTE_HEADER, RULE_HEADER))
+#: what an HTTP answer's ``headers`` leave out: the transport's, the echo's own
+#: ``Content-Type`` and nosniff (the reference router's echo model sends neither), Envoy's
+#: timing header and the lab's route marks
+_ANSWER_DROP = TRANSPORT_RESPONSE_HEADERS | frozenset(h.lower() for h in (
+    "Content-Type", "X-Content-Type-Options", "X-Envoy-Upstream-Service-Time", ROUTE_HEADER, RULE_HEADER))
+
+#: what a gRPC answer's ``headers`` leave out: gRPC's own metadata and the transport's (as in
+#: cluster mode), Envoy's timing header and the lab's route marks
+_GRPC_RESPONSE_DROP = GRPC_RESPONSE_METADATA | TRANSPORT_RESPONSE_HEADERS | frozenset(
+    h.lower() for h in ("X-Envoy-Upstream-Service-Time", ROUTE_HEADER, RULE_HEADER))
 
 
 def _grpc_response_headers(reply) -> dict[str, str]:
     """The response headers of a gRPC answer: the initial metadata (what a route filter or
     the echo set), canonical names, without gRPC's and the transport's own."""
-    out: dict[str, str] = {}
     md = reply.initial_metadata if isinstance(reply.initial_metadata, dict) else {}
-    for k, v in md.items():
-        if str(k).lower() in _GRPC_RESPONSE_DROP:
-            continue
-        name = _canonical(str(k))
-        out[name] = f"{out[name]},{v}" if name in out else v
-    return out
+    return _joined(md.items(), drop=_GRPC_RESPONSE_DROP)
 
 
 def ir_listener_shape(ir) -> tuple:

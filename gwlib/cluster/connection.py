@@ -71,7 +71,8 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from ..backends.client import GrpcReply
-from ..connection import Connection, StatusList, _canonical, _error_answer, _merge, _SNIConnection
+from ..connection import (GRPC_RESPONSE_METADATA, TRANSPORT_RESPONSE_HEADERS, Connection, StatusList, _canonical,
+                          _echo_received, _error_answer, _joined, _json_body, _merge, _SNIConnection)
 from ..validation import load
 from ..backends import grpcecho
 from . import echo, metrics, rollouts, safety
@@ -96,10 +97,9 @@ ORDER = {"Namespace": 0, "ServiceAccount": 1, "Secret": 1, "ConfigMap": 1, "Serv
 #: server-set fields an apply body must not carry
 SERVER_FIELDS = ("creationTimestamp", "resourceVersion", "uid", "generation", "managedFields", "selfLink")
 #: response headers a proxy or server adds on its own (left out of answers, as in the lab)
-DROP_RESPONSE = ("Date", "Server", "Content-Length")
-#: response metadata of gRPC itself (left out of gRPC answers' ``headers``)
-DROP_GRPC_RESPONSE = (*DROP_RESPONSE, "Content-Type", "Grpc-Accept-Encoding", "Grpc-Encoding", "Grpc-Status",
-                      "Grpc-Message", "Grpc-Status-Details-Bin")
+_ANSWER_DROP = TRANSPORT_RESPONSE_HEADERS | {"content-type"}
+#: response metadata of gRPC itself and the transport's (left out of gRPC answers' ``headers``)
+_GRPC_ANSWER_DROP = TRANSPORT_RESPONSE_HEADERS | GRPC_RESPONSE_METADATA
 #: request headers that are HTTP/2 transport, not gRPC metadata (never sent as metadata)
 GRPC_TRANSPORT_HEADERS = frozenset({"host", "content-type", "content-length", "te", "connection", "keep-alive",
                                     "transfer-encoding", "upgrade", "proxy-connection", "grpc-timeout",
@@ -654,30 +654,14 @@ class ClusterConnection(Connection):
             return None, [], b"", f"connection failed: {exc} ({connect})"
 
     def _answer(self, req: dict, status: int, pairs: list[tuple[str, str]], raw: bytes) -> dict:
-        out: dict[str, str] = {}
-        for k, v in pairs:
-            name = _canonical(k)
-            out[name] = f"{out[name]},{v}" if name in out else v
-        body = None
-        if raw and "json" in (out.get("Content-Type") or ""):
-            try:
-                body = json.loads(raw)
-            except ValueError:
-                body = None
+        body = _json_body(raw, next((v for k, v in pairs if k.lower() == "content-type"), None))
         backend = received = None
+        drop = _ANSWER_DROP
         if isinstance(body, dict) and "namespace" in body and "pod" in body and "method" in body:
             backend = self._backend(req, body)
-            heads = {}
-            for k, vs in (body.get("headers") or {}).items():
-                heads[_canonical(k)] = ",".join(vs) if isinstance(vs, list) else str(vs)
-            received = {"method": body.get("method"), "host": body.get("host"), "path": body.get("path"),
-                        "headers": heads}
-            for k in ("Content-Type", "X-Content-Type-Options"):  # what the echo adds to every answer
-                out.pop(k, None)
-        for k in DROP_RESPONSE:
-            out.pop(k, None)
-        if backend is None:
-            out.pop("Content-Type", None)
+            received = _echo_received(body)
+            drop = _ANSWER_DROP | {"x-content-type-options"}   # what the echo adds to every answer
+        out = _joined(pairs, drop=drop)
         return {"status": status, "backend": backend, "request": received, "headers": out,
                 "location": out.get("Location"), "mirrored_to": [], "route": None, "rule": None}
 
@@ -749,11 +733,7 @@ class ClusterConnection(Connection):
 
     def _grpc_answer(self, req: dict, reply: GrpcReply) -> dict:
         m = _GRPC_HTTP_STATUS.search(reply.details) if reply.code else None
-        headers: dict[str, str] = {}
-        for k, v in reply.initial_metadata.items():
-            name = _canonical(k)
-            if name not in DROP_GRPC_RESPONSE:
-                headers[name] = f"{headers[name]},{v}" if name in headers else v
+        headers = _joined(reply.initial_metadata.items(), drop=_GRPC_ANSWER_DROP)
         ans: dict[str, Any] = {"status": int(m.group(1)) if m else 200, "backend": None, "request": None,
                                "headers": headers, "location": None, "mirrored_to": [], "route": None,
                                "rule": None, "grpc_status": reply.code}

@@ -215,15 +215,7 @@ class Connection:
         Names not in the rule are an error; backends not named keep their weight."""
         obj = self.store.get(kind, route)
         data = obj.to_dict()
-        rules = data.get("spec", {}).get("rules") or []
-        if not 0 <= rule < len(rules):
-            raise ValueError(f"{kind} {route} has no rule {rule} (it has {len(rules)})")
-        refs = rules[rule].get("backendRefs") or []
-        names = {r.get("name") for r in refs}
-        unknown = sorted(set(weights) - names)
-        if unknown:
-            raise ValueError(f"{kind} {route} rule {rule} has no backendRef named "
-                             f"{', '.join(unknown)} (it has {', '.join(sorted(n for n in names if n))})")
+        refs = _weighted_refs(data, kind, route, rule, weights)
         for ref in refs:
             if ref.get("name") in weights:
                 ref["weight"] = int(weights[ref["name"]])
@@ -311,6 +303,21 @@ def answers_frame(requests: list[dict], answers: list[dict]):
         })
     frame = pd.DataFrame(rows)
     return frame.loc[:, [c for c in frame.columns if c in ("status", "path") or (frame[c] != "").any()]]
+
+
+def _weighted_refs(route_obj: dict, kind: str, route: str, rule: int, weights: dict[str, int]) -> list[dict]:
+    """The backendRefs of ``rule`` of a route (JSON), after checking that the rule exists and
+    names every backend in ``weights``; a clear ValueError otherwise."""
+    rules = (route_obj.get("spec") or {}).get("rules") or []
+    if not 0 <= rule < len(rules):
+        raise ValueError(f"{kind} {route} has no rule {rule} (it has {len(rules)})")
+    refs = rules[rule].get("backendRefs") or []
+    names = {r.get("name") for r in refs}
+    unknown = sorted(set(weights) - names)
+    if unknown:
+        raise ValueError(f"{kind} {route} rule {rule} has no backendRef named "
+                         f"{', '.join(unknown)} (it has {', '.join(sorted(n for n in names if n))})")
+    return refs
 
 
 def _row(kind: str, obj: str, where: str, c: dict) -> dict:

@@ -730,30 +730,24 @@ def _reconcile_gateway(doc: dict, cls: ClassState, world: _World) -> GatewayStat
     odd = [a for a in spec.get("addresses") or []
            if (a.get("type") or "IPAddress") not in ("IPAddress", "Hostname")]
     missing = _missing_parameters((spec.get("infrastructure") or {}).get("parametersRef"), gw_ns, world)
-    if missing:
-        acc = Condition("Accepted", "False", "InvalidParameters", f"infrastructure.{missing}", gen)
-        prog = Condition("Programmed", "False", "Invalid", "The Gateway is not accepted", gen)
+    def not_accepted(reason: str, message: str) -> GatewayState:
+        """The whole Gateway is refused: it and every listener are not Programmed."""
+        def not_programmed() -> Condition:
+            return Condition("Programmed", "False", "Invalid", "The Gateway is not accepted", gen)
+
         for l in listeners:
             l.ready = False
-            l.conditions = [c if c.type != "Programmed" else
-                            Condition("Programmed", "False", "Invalid", "The Gateway is not accepted", gen)
-                            for c in l.conditions]
+            l.conditions = [c if c.type != "Programmed" else not_programmed() for c in l.conditions]
         return GatewayState(obj=doc, key=key, class_name=cls.name, controller_name=cls.controller_name,
                             accepted=False, programmed=False, addresses=[], listeners=listeners,
-                            conditions=[acc, prog])
+                            conditions=[Condition("Accepted", "False", reason, message, gen), not_programmed()])
+
+    if missing:
+        return not_accepted("InvalidParameters", f"infrastructure.{missing}")
     if odd:
         types = ", ".join(sorted({str(a.get("type")) for a in odd}))
-        acc = Condition("Accepted", "False", "UnsupportedAddress",
-                        f"Address type(s) {types} not supported; gwlib assigns IPAddress {GATEWAY_ADDRESS}", gen)
-        prog = Condition("Programmed", "False", "Invalid", "The Gateway is not accepted", gen)
-        for l in listeners:
-            l.ready = False
-            l.conditions = [c if c.type != "Programmed" else
-                            Condition("Programmed", "False", "Invalid", "The Gateway is not accepted", gen)
-                            for c in l.conditions]
-        return GatewayState(obj=doc, key=key, class_name=cls.name, controller_name=cls.controller_name,
-                            accepted=False, programmed=False, addresses=[], listeners=listeners,
-                            conditions=[acc, prog])
+        return not_accepted("UnsupportedAddress",
+                            f"Address type(s) {types} not supported; gwlib assigns IPAddress {GATEWAY_ADDRESS}")
     if not listeners or len(bad) == len(listeners):
         accepted, programmed = False, False
         acc = Condition("Accepted", "False", "ListenersNotValid",

@@ -72,7 +72,7 @@ from typing import Any
 
 from ..backends.client import GrpcReply
 from ..connection import (GRPC_RESPONSE_METADATA, TRANSPORT_RESPONSE_HEADERS, Connection, StatusList, _canonical,
-                          _echo_received, _error_answer, _joined, _json_body, _merge, _SNIConnection)
+                          _echo_received, _error_answer, _joined, _json_body, _merge, _SNIConnection, _weighted_refs)
 from ..validation import load
 from ..backends import grpcecho
 from . import echo, metrics, rollouts, safety
@@ -838,15 +838,7 @@ class ClusterConnection(Connection):
             raise ClusterError(f"{kind} {ns}/{name} not found in the cluster")
         if not safety.is_managed(live):
             raise UnsafeObject(f"{kind} {ns}/{name} was not created by gwlib: not changing it")
-        rules = (live.get("spec") or {}).get("rules") or []
-        if not 0 <= rule < len(rules):
-            raise ValueError(f"{kind} {ns}/{name} has no rule {rule} (it has {len(rules)})")
-        refs = rules[rule].get("backendRefs") or []
-        names = {r.get("name") for r in refs}
-        unknown = sorted(set(weights) - names)
-        if unknown:
-            raise ValueError(f"{kind} {ns}/{name} rule {rule} has no backendRef named "
-                             f"{', '.join(unknown)} (it has {', '.join(sorted(n for n in names if n))})")
+        refs = _weighted_refs(live, kind, f"{ns}/{name}", rule, weights)
         ops: list[dict] = []
         for j, ref in enumerate(refs):
             if ref.get("name") in weights:

@@ -26,6 +26,8 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from .tokens import Cursor, Token, lex
+
 __all__ = ["ExprError", "evaluate", "evaluate_condition", "go_type", "argo_env"]
 
 
@@ -46,26 +48,21 @@ _TOKEN = re.compile(r"""
 _WORD_OPS = {"and", "or", "not", "in", "contains", "startsWith", "endsWith", "matches"}
 
 
-def _lex(text: str) -> list[tuple[str, Any, int]]:
-    out, pos = [], 0
-    while pos < len(text):
-        m = _TOKEN.match(text, pos)
-        if m is None:
-            raise ExprError(f"unexpected character {text[pos]!r} at position {pos + 1} in {text!r}")
-        kind = m.lastgroup
-        value = m.group(kind)
-        if kind == "num":
-            out.append(("num", float(value) if any(c in value for c in ".eE") else int(value), pos))
-        elif kind == "str":
-            body = value[1:-1]
-            out.append(("str", re.sub(r"\\(.)", lambda mm: {"n": "\n", "t": "\t"}.get(mm.group(1), mm.group(1)), body), pos))
-        elif kind == "name":
-            out.append(("op" if value in _WORD_OPS else "name", value, pos))
-        elif kind == "op":
-            out.append(("op", value, pos))
-        pos = m.end()
-    out.append(("end", None, len(text)))
-    return out
+def _token(kind: str, value: str) -> tuple[str, Any] | None:
+    if kind == "num":
+        return "num", float(value) if any(c in value for c in ".eE") else int(value)
+    if kind == "str":
+        return "str", re.sub(r"\\(.)", lambda mm: {"n": "\n", "t": "\t"}.get(mm.group(1), mm.group(1)), value[1:-1])
+    if kind == "name":
+        return ("op" if value in _WORD_OPS else "name"), value
+    if kind == "op":
+        return "op", value
+    return None   # whitespace
+
+
+def _lex(text: str) -> list[Token]:
+    return lex(text, _TOKEN, _token,
+               lambda pos: ExprError(f"unexpected character {text[pos]!r} at position {pos + 1} in {text!r}"))
 
 
 # ----------------------------------------------------------------------------- parser
@@ -83,19 +80,9 @@ _BINARY = [  # lowest precedence first
 ]
 
 
-class _Parser:
+class _Parser(Cursor):
     def __init__(self, text: str):
-        self.text = text
-        self.toks = _lex(text)
-        self.i = 0
-
-    def peek(self, k: int = 0):
-        return self.toks[min(self.i + k, len(self.toks) - 1)]
-
-    def take(self):
-        tok = self.toks[self.i]
-        self.i += 1
-        return tok
+        super().__init__(text, _lex(text))
 
     def accept(self, *ops: str) -> str | None:
         kind, value, _ = self.peek()

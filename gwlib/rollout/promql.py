@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .duration import DurationError, parse_go_duration
+from .tokens import Cursor, Token, lex
 from .series import METRIC_NAMES, SeriesStore
 
 __all__ = ["PromQLError", "UnsupportedQuery", "parse", "check", "evaluate", "argo_result", "metric_names"]
@@ -61,27 +62,18 @@ _TOKEN = re.compile(r"""
 """, re.VERBOSE)
 
 
-def _lex(text: str) -> list[tuple[str, Any, int]]:
-    out, pos = [], 0
-    while pos < len(text):
-        m = _TOKEN.match(text, pos)
-        if m is None:
-            raise PromQLError(f"unexpected character {text[pos]!r} at position {pos + 1}")
-        kind, val = m.lastgroup, m.group(m.lastgroup)
-        if kind == "num":
-            low = val.lower()
-            out.append(("num", float(int(val, 16)) if low.startswith("0x") else float(val), pos))
-        elif kind == "str":
-            out.append(("str", val[1:-1] if val[0] == "`" else re.sub(r"\\(.)", r"\1", val[1:-1]), pos))
-        elif kind == "dur":
-            out.append(("dur", val[1:-1].strip(), pos))
-        elif kind == "bdur":
-            out.append(("bdur", val, pos))
-        elif kind != "ws":
-            out.append((kind, val, pos))
-        pos = m.end()
-    out.append(("end", None, len(text)))
-    return out
+def _token(kind: str, val: str) -> tuple[str, Any] | None:
+    if kind == "num":
+        return "num", float(int(val, 16)) if val.lower().startswith("0x") else float(val)
+    if kind == "str":
+        return "str", val[1:-1] if val[0] == "`" else re.sub(r"\\(.)", r"\1", val[1:-1])
+    if kind == "dur":
+        return "dur", val[1:-1].strip()
+    return None if kind == "ws" else (kind, val)   # whitespace and comments are skipped
+
+
+def _lex(text: str) -> list[Token]:
+    return lex(text, _TOKEN, _token, lambda pos: PromQLError(f"unexpected character {text[pos]!r} at position {pos + 1}"))
 
 
 # AST nodes -------------------------------------------------------------------------------
@@ -137,19 +129,9 @@ class Bin:
 _PREC = [("or",), ("and", "unless"), ("==", "!=", ">", "<", ">=", "<="), ("+", "-"), ("*", "/", "%")]
 
 
-class _Parser:
+class _Parser(Cursor):
     def __init__(self, text: str):
-        self.text = text
-        self.toks = _lex(text)
-        self.i = 0
-
-    def peek(self, k: int = 0):
-        return self.toks[min(self.i + k, len(self.toks) - 1)]
-
-    def take(self):
-        t = self.toks[self.i]
-        self.i += 1
-        return t
+        super().__init__(text, _lex(text))
 
     def is_(self, kind: str, value: Any = None, k: int = 0) -> bool:
         t = self.peek(k)

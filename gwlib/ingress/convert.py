@@ -468,6 +468,23 @@ class _Builder:
         rule["filters"] = [{"type": "RequestRedirect", "requestRedirect": redirect}]
         return rule
 
+    def _canary_rules(self, a: Action, rule) -> list[dict]:
+        """The rules of an action, built by ``rule(backendRefs, header matches)``: one rule
+        to its target, or with an ingress-nginx canary the canary's header rules (a value:
+        that value; no value: ``always`` to the canary, ``never`` to the main backend),
+        then the weighted split."""
+        c = a.canary
+        if c is None:
+            return [rule([self._ref(a.target)])]
+        out = []
+        if c.header and c.header_value:
+            out.append(rule([self._ref(c.target)], [{"name": c.header, "value": c.header_value}]))
+        elif c.header and not c.header_pattern:
+            out.append(rule([self._ref(c.target)], [{"name": c.header, "value": "always"}]))
+            out.append(rule([self._ref(a.target)], [{"name": c.header, "value": "never"}]))
+        out.append(rule([self._ref(a.target, c.total - c.weight), self._ref(c.target, c.weight)]))
+        return out
+
     def _backend_rules(self, m: dict, a: Action, obj: str, where: str, r: Router | None = None) -> list[dict]:
         filters = self._filters(a, m, obj, where, r)
 
@@ -483,17 +500,7 @@ class _Builder:
                 out["timeouts"] = a.timeouts
             return out
 
-        c = a.canary
-        if c is None:
-            return [rule([self._ref(a.target)])]
-        out = []
-        if c.header and c.header_value:
-            out.append(rule([self._ref(c.target)], [{"name": c.header, "value": c.header_value}]))
-        elif c.header and not c.header_pattern:
-            out.append(rule([self._ref(c.target)], [{"name": c.header, "value": "always"}]))
-            out.append(rule([self._ref(a.target)], [{"name": c.header, "value": "never"}]))
-        out.append(rule([self._ref(a.target, c.total - c.weight), self._ref(c.target, c.weight)]))
-        return out
+        return self._canary_rules(a, rule)
 
     # -- ingress-nginx ---------------------------------------------------------------------------
 
@@ -660,17 +667,7 @@ class _Builder:
 
         if a.target is None:
             return []
-        c = a.canary
-        if c is None:
-            return [rule([self._ref(a.target)])]
-        out = []
-        if c.header and c.header_value:
-            out.append(rule([self._ref(c.target)], [{"name": c.header, "value": c.header_value}]))
-        elif c.header and not c.header_pattern:
-            out.append(rule([self._ref(c.target)], [{"name": c.header, "value": "always"}]))
-            out.append(rule([self._ref(a.target)], [{"name": c.header, "value": "never"}]))
-        out.append(rule([self._ref(a.target, c.total - c.weight), self._ref(c.target, c.weight)]))
-        return out
+        return self._canary_rules(a, rule)
 
     def _passthrough(self, srv: Server) -> None:
         root = srv.root

@@ -36,6 +36,19 @@ from pathlib import Path
 from typing import Any
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "compat"
+#: every version scripts/cluster-up.sh installs, one ``NAME=value`` line each
+BOOTSTRAP_VERSIONS = Path(__file__).resolve().parent.parent / "scripts" / "versions.env"
+
+
+def bootstrap_versions(path: str | os.PathLike | None = None) -> dict[str, str]:
+    """The versions the cluster bootstrap pins (``scripts/versions.env``): ``{"LINKERD_VERSION":
+    "edge-26.6.3", ...}`` — what to hand :func:`check` for the cluster it makes."""
+    out = {}
+    for line in Path(path or BOOTSTRAP_VERSIONS).read_text().splitlines():
+        m = re.fullmatch(r"([A-Z][A-Z0-9_]*)=(\S+)", line.strip())
+        if m:
+            out[m.group(1)] = m.group(2)
+    return out
 GROUP = "gateway.networking.k8s.io"
 BUNDLE = "gateway.networking.k8s.io/bundle-version"
 CHANNEL = "gateway.networking.k8s.io/channel"

@@ -11,18 +11,15 @@ from pathlib import Path
 import pytest
 import yaml
 
+from gwlib import compat
+
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPTS = ROOT / "scripts"
 UP, DOWN, VERSIONS = SCRIPTS / "cluster-up.sh", SCRIPTS / "cluster-down.sh", SCRIPTS / "versions.env"
 
 
 def versions() -> dict[str, str]:
-    out = {}
-    for line in VERSIONS.read_text().splitlines():
-        m = re.fullmatch(r"([A-Z][A-Z0-9_]*)=(\S+)", line.strip())
-        if m:
-            out[m.group(1)] = m.group(2)
-    return out
+    return compat.bootstrap_versions(VERSIONS)
 
 
 def test_shellcheck():
@@ -90,7 +87,6 @@ def test_the_pins_match_gwlib():
 
 def test_the_pinned_stack_fits_together():
     """gwlib's own version-skew knowledge: no error for the stack the script installs."""
-    from gwlib import compat
 
     v = versions()
     findings = compat.check(gateway_api=v["GATEWAY_API_VERSION"], channel=v["GATEWAY_API_CHANNEL"],

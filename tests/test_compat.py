@@ -282,3 +282,13 @@ def test_the_data_covers_the_issue():
                for r in compat.data("argo-rollouts-plugin")["rules"])
     assert list(compat.channels("v1.6.1").query("kind == 'GRPCRoute'")["standard"]) == ["v1"]
     assert len(compat.matrix()) == 7
+
+
+def test_bootstrap_versions_reads_the_pins_of_cluster_up(tmp_path):
+    env = tmp_path / "versions.env"
+    env.write_text("# a comment\n# shellcheck shell=bash\nLINKERD_VERSION=edge-26.6.3\n\nKIND_NODE_IMAGE=kindest/node:v1@sha256:ab\n"
+                   "not a pin\nlower=case\n")
+    assert compat.bootstrap_versions(env) == {"LINKERD_VERSION": "edge-26.6.3",
+                                              "KIND_NODE_IMAGE": "kindest/node:v1@sha256:ab"}
+    pins = compat.bootstrap_versions()    # the repository's own
+    assert pins["GATEWAY_API_VERSION"] == "v1.6.1" and "ARGO_ROLLOUTS_GATEWAYAPI_PLUGIN_VERSION" in pins

@@ -21,6 +21,7 @@ then an **Error**, not a failure. Comparisons with NaN are false.
 """
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Callable, Mapping
@@ -205,17 +206,10 @@ class _Parser(Cursor):
         raise ExprError(f"unexpected token {value!r} at position {pos + 1} in {self.text!r}")
 
 
-_CACHE: dict[str, Any] = {}
-
-
+@functools.lru_cache(maxsize=2000)
 def compile_expr(text: str):
     """Parse once (cached); raises :class:`ExprError` on syntax errors."""
-    node = _CACHE.get(text)
-    if node is None:
-        node = _Parser(text).parse()
-        if len(_CACHE) < 2000:
-            _CACHE[text] = node
-    return node
+    return _Parser(text).parse()
 
 
 # ----------------------------------------------------------------------------- runtime

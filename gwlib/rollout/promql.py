@@ -20,6 +20,7 @@ floats for a vector (``result[0]``), a float for a scalar.
 """
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Callable
@@ -314,17 +315,10 @@ def _prom_duration(text: str) -> str:
     return text
 
 
-_PARSED: dict[str, Any] = {}
-
-
+@functools.lru_cache(maxsize=500)
 def parse(query: str):
-    """The AST of a query; raises :class:`PromQLError` / :class:`UnsupportedQuery`."""
-    node = _PARSED.get(query)
-    if node is None:
-        node = _Parser(query).parse()
-        if len(_PARSED) < 500:
-            _PARSED[query] = node
-    return node
+    """The AST of a query (cached); raises :class:`PromQLError` / :class:`UnsupportedQuery`."""
+    return _Parser(query).parse()
 
 
 def _walk(node):

@@ -232,10 +232,9 @@ def measure(name: str, quick: bool) -> None:
     starts = [lab_start() for _ in range(3 if quick else 5)]
     start = statistics.median(starts)
     print(f"start to first routed 200: median {start * 1000:.0f} ms = {start / bare:.2f}x the bare {name} "
-          f"({bare * 1000:.0f} ms) [target <= 2x]; first lab in this process (incl. loading the resource "
+          f"({bare * 1000:.0f} ms) [target <= 2x]; first lab of a new process (which also builds the resource "
           f"models once): {cold * 1000:.0f} ms = {cold / bare:.2f}x")
 
-    t0 = time.perf_counter()
     with gwlib.connect("lab", dataplane=name) as lab:
         lab.apply(TALK)
         wait_for(lambda: lab.request(path="/", **HTTPS)["status"] == 200)

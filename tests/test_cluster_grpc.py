@@ -28,7 +28,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent / "cluster"))
 from fakeapi import FakeApiServer  # noqa: E402
 from support import connect, reconcile  # noqa: E402
 
-from gwlib.cluster import ClusterWarning, echo  # noqa: E402
+from gwlib.backends import grpcecho  # noqa: E402
+from gwlib.cluster import ClusterWarning  # noqa: E402
 
 pytestmark = pytest.mark.filterwarnings("ignore::gwlib.cluster.ClusterWarning")
 
@@ -399,20 +400,20 @@ def test_the_echo_messages_match_the_upstream_wire_format():
     golden = bytes.fromhex("0a11" "0a042f612f42" "12060a016b120176" "1a0168")
     value = {"assertions": {"fully_qualified_method": "/a/B", "headers": [{"key": "k", "value": "v"}],
                             "authority": "h"}}
-    assert echo.encode(value) == golden
-    got = echo.decode(golden)
+    assert grpcecho.encode(value) == golden
+    got = grpcecho.decode(golden)
     assert got["assertions"]["headers"] == [{"key": "k", "value": "v"}] and got["assertions"]["authority"] == "h"
     assert got["assertions"]["context"] is None and got["request"] is None
     # unknown fields (varint, fixed64, fixed32, bytes) are skipped, as protobuf readers do
-    assert echo.decode(b"\x78\x96\x01" + b"\x79" + bytes(8) + b"\x7d" + bytes(4) + b"\x72\x01z" + golden) == got
+    assert grpcecho.decode(b"\x78\x96\x01" + b"\x79" + bytes(8) + b"\x7d" + bytes(4) + b"\x72\x01z" + golden) == got
     # the test server's encoder (written from the proto here) and gwlib's decoder agree
     raw = echo_response("/x/Echo", [(":authority", "a"), ("x", "1"), ("x", "2")], "a", "ns", "pod-1", "svc")
-    a = echo.decode(raw)["assertions"]
+    a = grpcecho.decode(raw)["assertions"]
     assert a["context"] == {"namespace": "ns", "ingress": "", "service_name": "svc", "pod": "pod-1"}
     assert [h["value"] for h in a["headers"] if h["key"] == "x"] == ["1", "2"]
     for broken in (b"\x0a\x05ab", b"\x0a", b"\x08\xff", b"\x0b"):
         with pytest.raises(ValueError):
-            echo.decode(broken)
+            grpcecho.decode(broken)
     # a known field number with another wire type is an unknown field to protobuf: skipped
-    assert echo.decode(b"\x08\x01")["assertions"] is None
-    assert echo.GRPC_ECHO_PATH == f"/{SERVICE}/Echo"
+    assert grpcecho.decode(b"\x08\x01")["assertions"] is None
+    assert grpcecho.GRPC_ECHO_PATH == f"/{SERVICE}/Echo"

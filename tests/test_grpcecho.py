@@ -25,14 +25,6 @@ def call(method="Echo", service=SERVICE, **kw):
 
 # ------------------------------------------------------------------ the shared module
 
-def test_cluster_echo_keeps_its_public_names():
-    from gwlib.cluster import echo
-    assert echo.GRPC_ECHO_SERVICE == grpcecho.GRPC_ECHO_SERVICE == SERVICE
-    assert echo.GRPC_ECHO_METHODS == ("Echo", "EchoTwo") and echo.GRPC_ECHO_PATH == f"/{SERVICE}/Echo"
-    assert echo.decode is grpcecho.decode and echo.encode is grpcecho.encode and echo.PROTO is grpcecho.PROTO
-    assert echo._message_class("EchoResponse") is grpcecho._message_class("EchoResponse")
-
-
 def test_the_module_imports_no_protobuf_and_no_kubernetes():
     import subprocess
     import sys

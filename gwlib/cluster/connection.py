@@ -700,10 +700,10 @@ class ClusterConnection(Connection):
                 return _error_answer(f"TLS handshake failed: {line} (gRPC checks that the certificate names {sni})")
             return _error_answer(f"connection failed: {line} ({connect})")
         ans = self._grpc_answer(req, reply)
-        if reply.code == 12 and ans["status"] == 200 and service != echo.GRPC_ECHO_SERVICE \
+        if reply.code == 12 and ans["status"] == 200 and service != grpcecho.GRPC_ECHO_SERVICE \
                 and self.backends == "echo":
             self._warn_once(f"gRPC service {service or '(none)'}: the echo backends (echo-basic) implement only "
-                            f"{echo.GRPC_ECHO_SERVICE} (methods {', '.join(echo.GRPC_ECHO_METHODS)}); "
+                            f"{grpcecho.GRPC_ECHO_SERVICE} (methods {', '.join(grpcecho.GRPC_ECHO_METHODS)}); "
                             "any other service answers UNIMPLEMENTED (12) even when a GRPCRoute matched")
         return ans
 
@@ -740,7 +740,7 @@ class ClusterConnection(Connection):
         if reply.code != 0 or reply.body is None:
             return ans
         try:
-            assertions = echo.decode(reply.body).get("assertions")
+            assertions = grpcecho.decode(reply.body).get("assertions")
         except ValueError:
             assertions = None
         if not assertions:

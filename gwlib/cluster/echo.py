@@ -179,23 +179,6 @@ def grpc_services(objects: list[dict]) -> set[tuple[str, str]]:
     return out
 
 
-# ----------------------------------------------------------------------------- gRPC
-
-# The gRPC service of echo-basic (``GRPC_ECHO_SERVER=1``) and its messages live in
-# gwlib.backends.grpcecho, shared with the lab's echo server and client; re-exported here.
-from ..backends.grpcecho import (  # noqa: E402
-    GRPC_ECHO_DECLARED,
-    GRPC_ECHO_METHODS,
-    GRPC_ECHO_PATH,
-    GRPC_ECHO_SERVICE,
-    PROTO,
-    _as_dict,
-    _message_class,
-    decode,
-    encode,
-)
-
-
 def plan(objects: list[dict]) -> tuple[list[dict], list[str]]:
     """The objects to apply with echo backends: workloads substituted, echo Deployments
     added for Services without a workload. Returns (objects, notes on what changed)."""

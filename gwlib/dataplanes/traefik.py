@@ -668,7 +668,6 @@ class _Translator:
 
     def _forward_chain(self, ep: str, lis: ListenerIR, e: RouteEntry, rid: str) -> tuple[list[str], str]:
         act = e.action
-        grpc = e.kind == "GRPCRoute"
         rkey = _route_id(e.kind, e.route)
         request_mws: list[str] = []
         response_mws: list[str] = []   # in filter order; Traefik applies inner ones first
